@@ -1,0 +1,5 @@
+import sys
+
+from physlearning.cli import main
+
+sys.exit(main())

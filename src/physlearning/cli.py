@@ -1,0 +1,136 @@
+"""Command line: ``physlearning {tour,run,list,report,matrix,bench}``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from physlearning.config import ConfigError
+
+
+def _cmd_run(args) -> int:
+    from physlearning.experiments import runner
+
+    exp, cfg = runner.load(args.config, args.set)
+    summary, path = runner.run(exp, cfg, args.out, runs_dir=args.runs_dir,
+                               run_name=Path(args.config).stem, command=_command())
+    print(f"run folder: {path}")
+    for k in exp.headline or ():
+        if k in summary:
+            print(f"  {k} = {summary[k]}")
+    print(f"  wall_time_s = {summary['wall_time_s']:.1f}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from physlearning.config import describe
+    from physlearning.experiments import registry
+
+    for name, exp in sorted(registry.experiments().items()):
+        print(f"{name:<26} {exp.description}")
+        if args.verbose:
+            print("\n".join(describe(exp.config_cls)))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from physlearning.experiments.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "metrics.jsonl").is_file() and not (run_dir / "summary.json").is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no metrics.jsonl or summary.json)")
+    print(write_report(run_dir))
+    return 0
+
+
+def _cmd_matrix(args) -> int:
+    from physlearning import matrix
+
+    rs = matrix.rows()
+    print(json.dumps(rs, indent=1) if args.json else matrix.format_table(rs))
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    name = args.name
+    try:
+        mod = importlib.import_module(f"physlearning.benchmarks.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"physlearning.benchmarks.{name}":
+            raise
+        import pkgutil
+
+        import physlearning.benchmarks as b
+
+        names = sorted(m.name for m in pkgutil.iter_modules(b.__path__))
+        raise ConfigError(f"benchmark {name!r}: allowed values are {names}") from None
+    result = mod.run(quick=args.quick)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:<28} {v}")
+    return 0
+
+
+def _cmd_tour(args) -> int:
+    from physlearning.experiments.tour import tour
+
+    path = tour(args.out, runs_dir=args.runs_dir, only=args.only)
+    print(f"tour report: {path}")
+    return 0
+
+
+def _command() -> str:
+    import shlex
+
+    return "physlearning " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="physlearning", description="Physical learning machines and physical learning rules.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tour", help="short run of every pillar, with one report (the README's main job)")
+    t.add_argument("--out", default=None, help="tour folder (must not exist)")
+    t.add_argument("--runs-dir", default="runs")
+    t.add_argument("--only", nargs="*", default=None, help="experiment names to include")
+    t.set_defaults(fn=_cmd_tour)
+    r = sub.add_parser("run", help="run one experiment from a TOML config")
+    r.add_argument("config")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    r.add_argument("--out", default=None, help="run folder (must not exist); default runs/<config>-N")
+    r.add_argument("--runs-dir", default="runs")
+    r.set_defaults(fn=_cmd_run)
+    ls = sub.add_parser("list", help="built-in experiments")
+    ls.add_argument("-v", "--verbose", action="store_true", help="show every config key with defaults and limits")
+    ls.set_defaults(fn=_cmd_list)
+    rep = sub.add_parser("report", help="rebuild plots and report.md of a run folder")
+    rep.add_argument("run_dir")
+    rep.set_defaults(fn=_cmd_report)
+    m = sub.add_parser("matrix", help="rule x substrate gradient check against autodiff")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(fn=_cmd_matrix)
+    b = sub.add_parser("bench", help="run a benchmark (ratios against a baseline in the same process)")
+    b.add_argument("name")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
+    b.set_defaults(fn=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from physlearning.experiments.runstore import RunExistsError
+    from physlearning.experiments.trainer import DivergenceError
+
+    try:
+        return args.fn(args)
+    except (ConfigError, RunExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except DivergenceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3

@@ -1,0 +1,1 @@
+"""Config, trainer, run store, plots and reports shared by every experiment."""

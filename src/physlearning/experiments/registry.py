@@ -1,0 +1,65 @@
+"""Experiment registry: every pillar declares its experiments in its own module.
+
+A pillar module (listed in ``PILLAR_MODULES``) defines ``EXPERIMENTS: list[Experiment]``.
+``Experiment.run(cfg, store)`` trains/evaluates, writes plots into ``store`` and returns the
+summary dict (flat keys: ``test_accuracy``, ``nrmse``, ``wall_time_s``, ...).
+``Experiment.tour`` gives ``--set``-style overrides for the short run the tour makes
+(``None``: not in the tour).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+PILLAR_MODULES = (
+    "physlearning.experiments.ep",
+    "physlearning.experiments.reservoir",
+    "physlearning.experiments.scattering",
+    "physlearning.experiments.thermo",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    config_cls: type
+    run: Callable[[Any, Any], dict]
+    description: str
+    headline: tuple[str, ...] = ()
+    """summary keys shown in the tour report and `physlearning list`."""
+    tour: dict[str, Any] | None = None
+    """overrides for the tour's short run (None: not in the tour)."""
+
+
+def _load() -> dict[str, Experiment]:
+    out: dict[str, Experiment] = {}
+    for mod in PILLAR_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        for exp in getattr(m, "EXPERIMENTS", []):
+            out[exp.name] = exp
+    return out
+
+
+_CACHE: dict[str, Experiment] | None = None
+
+
+def experiments() -> dict[str, Experiment]:
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = _load()
+    return _CACHE
+
+
+def get(name: str) -> Experiment:
+    exps = experiments()
+    if name not in exps:
+        raise KeyError(name)
+    return exps[name]

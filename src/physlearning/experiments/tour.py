@@ -1,0 +1,40 @@
+"""The tour: a short run of every pillar, one report linking each run's plot and key figure."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from physlearning.experiments import registry, runner
+from physlearning.experiments.runstore import RunStore
+
+
+def tour(out: str | Path | None = None, *, runs_dir: str | Path = "runs", only: list[str] | None = None) -> Path:
+    root = Path(out) if out is not None else RunStore.fresh_path(runs_dir, "tour")
+    if root.exists():
+        raise FileExistsError(f"tour folder {str(root)!r} already exists (never overwritten)")
+    root.mkdir(parents=True)
+    lines = ["# physlearning tour", "",
+             "One short run per pillar on built-in defaults (2-core CPU sized). Each run folder holds",
+             "its config, metrics, checkpoint, plots and report.", ""]
+    rows = []
+    t_all = time.perf_counter()
+    for name, exp in registry.experiments().items():
+        if exp.tour is None or (only and name not in only):
+            continue
+        print(f"[tour] {name}: {exp.description}", flush=True)
+        cfg = runner.with_overrides(exp, exp.tour)
+        summary, path = runner.run(exp, cfg, root / name, command=f"physlearning run {root / name / 'config.toml'}")
+        figures = {k: summary[k] for k in exp.headline if k in summary}
+        rows.append({"experiment": name, **figures, "wall_time_s": summary["wall_time_s"]})
+        lines += [f"## {name}", "", exp.description, ""]
+        lines += [f"- {k} = {v:.4g}" if isinstance(v, float) else f"- {k} = {v}" for k, v in figures.items()]
+        lines += [f"- wall time {summary['wall_time_s']:.1f} s; report: [{name}/report.md]({name}/report.md)", ""]
+        for png in sorted((path / "plots").glob("*.png")):
+            lines.append(f"![{name} {png.stem}]({name}/plots/{png.name})")
+        lines.append("")
+    lines += [f"Total wall time: {time.perf_counter() - t_all:.1f} s", ""]
+    (root / "report.md").write_text("\n".join(lines))
+    (root / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return root / "report.md"

@@ -1,0 +1,167 @@
+"""One trainer for every substrate and learning rule.
+
+``Trainer.fit`` runs epochs of mini-batches through one jitted step
+(rule gradient -> optax update -> physical projection), evaluates on a validation split
+after each epoch, keeps the model chosen on validation (or the final one), streams
+metrics to the run folder, checkpoints the last good model and stops on divergence
+(NaN/inf loss or gradient) with a message, keeping what it had.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from physlearning.core import Batch, Cost, LearningRule, Substrate
+from physlearning.experiments.runstore import RunStore
+
+
+class DivergenceError(RuntimeError):
+    """Training produced NaN/inf; the run folder keeps metrics and the last good checkpoint."""
+
+
+Evaluate = Callable[[Substrate, np.ndarray, np.ndarray], dict[str, float]]
+
+
+def make_optimizer(name: str, lr: float, *, epochs: int = 1, steps_per_epoch: int = 1,
+                   schedule: str = "constant", clip: float | None = None,
+                   weight_decay: float = 0.0, momentum: float = 0.9) -> optax.GradientTransformation:
+    """optax optimiser by name: ``adam``, ``adamw``, ``sgd`` (with momentum);
+    schedule ``constant`` or ``cosine`` (decay over all steps)."""
+    total = max(epochs * steps_per_epoch, 1)
+    sched = optax.cosine_decay_schedule(lr, total) if schedule == "cosine" else lr
+    if name == "adam":
+        opt = optax.adam(sched)
+    elif name == "adamw":
+        opt = optax.adamw(sched, weight_decay=weight_decay)
+    elif name == "sgd":
+        opt = optax.sgd(sched, momentum=momentum or None)
+    else:
+        raise ValueError(f"optimizer {name!r}: allowed values are ['adam', 'adamw', 'sgd']")
+    return optax.chain(optax.clip_by_global_norm(clip), opt) if clip else opt
+
+
+def _finite_tree(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: Substrate
+    history: list[dict]
+    best_epoch: int
+    wall_time_s: float
+    compile_time_s: float
+
+
+@dataclasses.dataclass
+class Trainer:
+    """Generic mini-batch trainer.
+
+    ``select`` = ``"val"`` keeps the epoch with the best validation ``select_metric``
+    (higher is better unless ``minimize``); ``"final"`` keeps the last model.
+    """
+
+    rule: LearningRule
+    cost: Cost
+    optimizer: optax.GradientTransformation
+    epochs: int
+    batch_size: int
+    seed: int = 0
+    evaluate: Evaluate | None = None
+    store: RunStore | None = None
+    select: str = "val"
+    select_metric: str = "val_accuracy"
+    minimize: bool = False
+    progress: bool = True
+    desc: str = "train"
+    on_epoch: Callable[[int, Substrate, dict], None] | None = None
+
+    def _step_fn(self):
+        rule, cost, opt = self.rule, self.cost, self.optimizer
+
+        @eqx.filter_jit
+        def step(model: Substrate, opt_state, batch: Batch, key):
+            grads, aux = rule.gradient(model, batch, cost, key)
+            params = model.params()
+            updates, opt_state = opt.update(grads, opt_state, params)
+            new_model = eqx.apply_updates(model, updates).project()
+            ok = _finite_tree(grads) & jnp.isfinite(aux["loss"])
+            return new_model, opt_state, aux, ok
+
+        return step
+
+    def fit(self, model: Substrate, train: tuple[np.ndarray, np.ndarray],
+            val: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
+        x_tr, y_tr = train
+        n = len(x_tr)
+        if n == 0:
+            raise ValueError("training set is empty")
+        bs = min(self.batch_size, n)
+        steps = n // bs
+        key = jax.random.PRNGKey(self.seed)
+        opt_state = self.optimizer.init(model.params())
+        step = self._step_fn()
+        rng = np.random.default_rng(self.seed)
+        history: list[dict] = []
+        best_model, best_score, best_epoch = model, None, 0
+        t0 = time.perf_counter()
+        compile_time = 0.0
+        bar = tqdm(range(1, self.epochs + 1), desc=self.desc, disable=not self.progress, leave=False)
+        for epoch in bar:
+            perm = rng.permutation(n)
+            losses = []
+            aux_sum: dict[str, float] = {}
+            for i in range(steps):
+                idx = perm[i * bs:(i + 1) * bs]
+                key, sub = jax.random.split(key)
+                ts = time.perf_counter()
+                new_model, new_opt, aux, ok = step(model, opt_state, (jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx])), sub)
+                if epoch == 1 and i == 0:
+                    jax.block_until_ready(aux["loss"])
+                    compile_time = time.perf_counter() - ts
+                if not bool(ok):
+                    msg = (f"training diverged at epoch {epoch}, step {i}: loss={float(aux['loss'])!r} "
+                           "(NaN/inf in loss or gradient); kept metrics and the last good checkpoint")
+                    if self.store is not None:
+                        self.store.log({"event": "diverged", "epoch": epoch, "step": i, "message": msg})
+                    bar.close()
+                    raise DivergenceError(msg)
+                model, opt_state = new_model, new_opt
+                losses.append(float(aux["loss"]))
+                for k, v in aux.items():
+                    if k != "loss" and jnp.ndim(v) == 0:
+                        aux_sum[k] = aux_sum.get(k, 0.0) + float(v)
+            rec: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)),
+                                   "time_s": time.perf_counter() - t0}
+            rec.update({f"aux_{k}": v / steps for k, v in aux_sum.items()})
+            if self.evaluate is not None and val is not None:
+                rec.update(self.evaluate(model, *val))
+            history.append(rec)
+            if self.store is not None:
+                self.store.log(rec)
+                self.store.save_checkpoint(model)
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, model, rec)
+            score = rec.get(self.select_metric)
+            if self.select == "final" or score is None:
+                best_model, best_epoch = model, epoch
+            else:
+                better = best_score is None or (score < best_score if self.minimize else score > best_score)
+                if better:
+                    best_model, best_score, best_epoch = model, score, epoch
+            bar.set_postfix(loss=f"{rec['train_loss']:.4g}", **({self.select_metric: f"{score:.4g}"} if score is not None else {}))
+        bar.close()
+        if self.store is not None:
+            self.store.save_checkpoint(best_model)
+        return TrainResult(best_model, history, best_epoch, time.perf_counter() - t0, compile_time)

@@ -1,0 +1,1 @@
+"""Simulated physical systems; one module per system."""

@@ -1,0 +1,209 @@
+"""Classification data sets: XOR, scikit-learn digits, UCI optdigits, MNIST (IDX).
+
+Loaders read a directory the user names (no network). Known files are checked against
+their published SHA-256; a missing or corrupt file raises :class:`DataError` naming it.
+All loaders return float arrays in [0, 1] (``x``) and integer labels (``y``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A data directory or file that is missing, unreadable or corrupt."""
+
+
+SHA256 = {
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    "optdigits.hol": "4e93dfa93f501c29e4b6e1db417db68be20a7acafd85e52939e04369ecde386a",
+    "optdigits.tes": "94d7b3c067125a5f6a6d51cf1dc8e95de7d731e41c7f1e714897330242949464",
+    "optdigits.tra": "a6d20dd0016ea85e8e207860d7b59411b07ddd18981ab250fa0ce37525570ab7",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Train / validation / test arrays; ``x`` in [0, 1], ``y`` integer class labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    image_shape: tuple[int, int] | None = None
+    note: str = ""
+
+
+def _sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _need_dir(directory: str | Path, what: str) -> Path:
+    d = Path(directory).expanduser()
+    if not str(directory):
+        raise DataError(f"{what}: no data directory given (set data.dir)")
+    if not d.is_dir():
+        raise DataError(f"{what}: data directory {str(d)!r} does not exist")
+    return d
+
+
+def _checked(d: Path, name: str, check: bool = True) -> Path:
+    p = d / name
+    if not p.is_file():
+        raise DataError(f"missing data file {str(p)!r}")
+    if check and name in SHA256 and _sha256(p) != SHA256[name]:
+        raise DataError(f"data file {str(p)!r} is corrupt: SHA-256 does not match the published {SHA256[name][:12]}...")
+    return p
+
+
+def xor() -> tuple[np.ndarray, np.ndarray]:
+    """The four XOR points in {0,1}^2 and their labels."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    return x, np.array([0, 1, 1, 0])
+
+
+def stratified_split(x: np.ndarray, y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Split off ``frac`` of the samples, stratified by label, fixed seed."""
+    from sklearn.model_selection import train_test_split
+
+    a, b, ya, yb = train_test_split(x, y, test_size=frac, stratify=y, random_state=seed)
+    return a, ya, b, yb
+
+
+def sklearn_digits(seed: int = 0, test_frac: float = 0.2, val_frac: float = 0.1) -> Split:
+    """scikit-learn's 8x8 digits (1,797 images), stratified train/val/test, fixed seed."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    xtr, ytr, xte, yte = stratified_split(x, d.target, test_frac, seed)
+    xtr, ytr, xva, yva = stratified_split(xtr, ytr, val_frac / (1 - test_frac), seed + 1)
+    return Split(xtr, ytr, xva, yva, xte, yte, 10, (8, 8),
+                 f"sklearn digits: {len(xtr)} train / {len(xva)} val / {len(xte)} test (stratified, seed {seed})")
+
+
+def _read_optdigits(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    rows = [ln for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    try:
+        a = np.array([[int(v) for v in ln.split(",")] for ln in rows])
+    except ValueError as e:
+        raise DataError(f"data file {str(p)!r} is not in the optdigits format: {e}") from e
+    if a.ndim != 2 or a.shape[1] != 65:
+        raise DataError(f"data file {str(p)!r}: expected 65 comma-separated columns, got {a.shape}")
+    return a[:, :64], a[:, 64]
+
+
+def optdigits_raw(directory: str | Path, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """UCI optdigits: the training file (``optdigits.tra`` [+ ``optdigits.hol``], 3,823 rows)
+    and the test file ``optdigits.tes`` (1,797 rows); pixel counts 0..16 (not rescaled)."""
+    d = _need_dir(directory, "optdigits")
+    parts = [_read_optdigits(_checked(d, "optdigits.tra", check))]
+    if (d / "optdigits.hol").exists():
+        parts.append(_read_optdigits(_checked(d, "optdigits.hol", check)))
+    xtr = np.concatenate([p[0] for p in parts])
+    ytr = np.concatenate([p[1] for p in parts])
+    xte, yte = _read_optdigits(_checked(d, "optdigits.tes", check))
+    return xtr, ytr, xte, yte
+
+
+def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check: bool = True) -> Split:
+    """UCI optdigits with a stratified validation split carved from the training file."""
+    xtr, ytr, xte, yte = optdigits_raw(directory, check)
+    xtr, ytr, xva, yva = stratified_split(xtr / 16.0, ytr, val_frac, seed) if val_frac > 0 else (xtr / 16.0, ytr, xtr[:0] / 16.0, ytr[:0])
+    return Split(xtr.astype(np.float32), ytr, xva.astype(np.float32), yva, (xte / 16.0).astype(np.float32), yte, 10, (8, 8),
+                 f"UCI optdigits: {len(xtr)} train / {len(xva)} val (carved from the 3,823 training rows, seed {seed}) / {len(xte)} test")
+
+
+def _read_idx(p: Path) -> np.ndarray:
+    opener = gzip.open if p.suffix == ".gz" else open
+    try:
+        with opener(p, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"data file {str(p)!r} is unreadable: {e}") from e
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DataError(f"data file {str(p)!r} is not an IDX ubyte file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise DataError(f"data file {str(p)!r} is truncated: {body.size} bytes for shape {shape}")
+    return body.reshape(shape)
+
+
+def _find(d: Path, stem: str) -> Path:
+    for name in (stem + ".gz", stem):
+        if (d / name).exists():
+            return d / name
+    raise DataError(f"missing data file {str(d / (stem + '.gz'))!r} (or uncompressed {stem})")
+
+
+def mnist_raw(directory: str | Path, check: bool = True) -> dict[str, np.ndarray]:
+    """MNIST IDX files in ``directory`` (gz or raw). Returns ``{"x_test", "y_test"}`` and,
+    when the training files are there too, ``{"x_train", "y_train"}``; uint8 images."""
+    d = _need_dir(directory, "mnist")
+    out = {}
+    for split, prefix in (("test", "t10k"), ("train", "train")):
+        try:
+            ip = _find(d, f"{prefix}-images-idx3-ubyte")
+            lp = _find(d, f"{prefix}-labels-idx1-ubyte")
+        except DataError:
+            if split == "test":
+                raise
+            continue
+        for p in (ip, lp):
+            _checked(d, p.name, check)
+        x, y = _read_idx(ip), _read_idx(lp)
+        if len(x) != len(y):
+            raise DataError(f"{str(ip)!r} has {len(x)} images but {str(lp)!r} has {len(y)} labels")
+        out[f"x_{split}"], out[f"y_{split}"] = x, y
+    return out
+
+
+def mnist(directory: str | Path, seed: int = 0, n_test: int = 2000, val_frac: float = 0.1,
+          classes: tuple[int, ...] | None = None, check: bool = True) -> Split:
+    """MNIST. With the 60k training files present: train (minus a validation share) / val /
+    the official test. With only the 10k test split (as in ``shared/data``): a stratified
+    split of it into ``10000 - n_test`` train (a validation share carved from it) and
+    ``n_test`` held out, fixed seed, said in ``Split.note``."""
+    raw = mnist_raw(directory, check)
+    def prep(x, y):
+        x = (x.reshape(len(x), -1) / 255.0).astype(np.float32)
+        if classes is not None:
+            keep = np.isin(y, classes)
+            x, y = x[keep], y[keep]
+            y = np.searchsorted(np.array(sorted(classes)), y)
+        return x, y.astype(np.int64)
+    nc = 10 if classes is None else len(classes)
+    if "x_train" in raw:
+        xtr, ytr = prep(raw["x_train"], raw["y_train"])
+        xte, yte = prep(raw["x_test"], raw["y_test"])
+        note = "MNIST official split"
+    else:
+        x, y = prep(raw["x_test"], raw["y_test"])
+        frac = n_test / 10000
+        xtr, ytr, xte, yte = stratified_split(x, y, frac, seed)
+        note = f"MNIST 10k test split only: {len(xtr)} train / {len(xte)} held out (stratified, seed {seed})"
+    if val_frac > 0:
+        xtr, ytr, xva, yva = stratified_split(xtr, ytr, val_frac, seed + 1)
+        note += f"; validation {len(xva)} carved from train"
+    else:
+        xva, yva = xtr[:0], ytr[:0]
+    return Split(xtr, ytr, xva, yva, xte, yte, nc, (28, 28), note)
+
+
+def one_hot(y: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float32)[np.asarray(y)]
