@@ -16,6 +16,7 @@ from typing import Any
 
 PILLAR_MODULES = (
     "physlearning.experiments.ep",
+    "physlearning.experiments.ep_networks",
     "physlearning.experiments.reservoir",
     "physlearning.experiments.scattering",
     "physlearning.experiments.thermo",
