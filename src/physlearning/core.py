@@ -69,10 +69,10 @@ class EnergySubstrate(Substrate):
     def readout(self, state: PyTree) -> Array:
         """Output read from the state (one sample)."""
 
-    def fixed_point_map(self, state: PyTree, x: Array, nudge_grad: PyTree) -> PyTree:
+    def fixed_point_map(self, state: PyTree, x: Array, nudge: Any) -> PyTree:
         """Optional relaxation map whose fixed points are the stationary points of
-        ``E + beta C``; ``nudge_grad`` is ``d(beta C)/d state``. Substrates without one
-        are relaxed by Newton's method on ``dE/dstate``."""
+        ``E + nudge(readout(state))`` (``nudge(y) = beta * C(y, target)``, possibly complex).
+        Substrates without one are relaxed by Newton's method on ``dF/dstate``."""
         raise NotImplementedError
 
 

@@ -1,0 +1,114 @@
+"""Equilibrium Propagation (Scellier & Bengio 2017) and its estimators.
+
+For a cost that does not depend on theta directly,
+
+    dL/dtheta = d/dbeta [ dE/dtheta (s_beta) ] at beta = 0,
+
+where s_beta is the equilibrium of E + beta C. The hardware measures dE/dtheta
+(local: e.g. -s_i s_j for a coupling W_ij) at a few equilibria:
+
+* ``one_sided``  : [dE/dtheta(s_beta) - dE/dtheta(s_0)] / beta            bias O(beta)
+* ``symmetric``  : [dE/dtheta(s_beta) - dE/dtheta(s_-beta)] / (2 beta)     bias O(beta^2)
+  (Laborieux et al. 2021)
+* ``holomorphic``: (1 / (N |beta|)) sum_k Re[dE/dtheta(s_{beta_k}) e^{-i phi_k}],
+  beta_k = |beta| e^{i phi_k}, phi_k = 2 pi k / N: the Cauchy integral of the first
+  derivative (Laborieux & Zenke 2022); exact up to O(|beta|^N) for analytic energies.
+
+Nudged phases warm-start from the free equilibrium.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray, PyTree
+
+from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule
+from physlearning.rules.equilibrium import Equilibrium
+
+ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
+
+
+def energy_param_grad(substrate: EnergySubstrate, state: PyTree, x: Array, phase: complex | float = 1.0) -> PyTree:
+    """d Re[phase * E(state; theta, x)] / d theta at fixed state: the local physical measurement."""
+    params, static = eqx.partition(substrate, substrate.param_filter())
+
+    def e(p):
+        return jnp.real(phase * eqx.combine(p, static).energy(state, x))
+
+    return jax.grad(e)(params)
+
+
+class EquilibriumPropagation(LearningRule):
+    """EP gradient estimator with nudging strength ``beta`` (> 0)."""
+
+    beta: float = eqx.field(static=True, default=1e-3)
+    estimator: str = eqx.field(static=True, default="symmetric")
+    n_points: int = eqx.field(static=True, default=4)
+    solver: Equilibrium = Equilibrium()
+
+    def __check_init__(self):
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator {self.estimator!r}: allowed values are {list(ESTIMATORS)}")
+        if not self.beta > 0:
+            raise ValueError(f"beta = {self.beta!r}: allowed values are beta > 0")
+        if self.n_points < 2:
+            raise ValueError(f"n_points = {self.n_points!r}: allowed values are >= 2")
+
+    def sample_gradient(self, substrate: EnergySubstrate, x: Array, target: Array, cost: Cost):
+        """EP estimate for one sample; returns (grads, loss, residual, n_relaxations)."""
+        b = self.beta
+        solve = lambda beta, s0: self.solver.solve(substrate, x, beta, target, cost, s0)
+        free, res0 = solve(0.0, None)
+        loss = cost(substrate.readout(free), target)
+        g = lambda s, phase=1.0: energy_param_grad(substrate, s, x, phase)
+        tm = jax.tree_util.tree_map
+        if self.estimator == "one_sided":
+            s_p, r1 = solve(b, free)
+            grads = tm(lambda a, c: (a - c) / b, g(s_p), g(free))
+            res = jnp.maximum(res0, r1)
+        elif self.estimator == "symmetric":
+            s_p, r1 = solve(b, free)
+            s_m, r2 = solve(-b, free)
+            grads = tm(lambda a, c: (a - c) / (2 * b), g(s_p), g(s_m))
+            res = jnp.maximum(res0, jnp.maximum(r1, r2))
+        else:
+            n = self.n_points
+            phis = 2 * jnp.pi * jnp.arange(n) / n
+            cfree = tm(lambda s: s.astype(jnp.result_type(s.dtype, jnp.complex64)), free)
+
+            def point(phi):
+                s_k, r_k = solve(b * jnp.exp(1j * phi), cfree)
+                return g(s_k, jnp.exp(-1j * phi)), r_k
+
+            gk, rk = jax.vmap(point)(phis)
+            grads = tm(lambda a: jnp.sum(a, axis=0) / (n * b), gk)
+            res = jnp.maximum(res0, jnp.max(rk))
+        return grads, loss, res
+
+    def gradient(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+        x, t = batch
+        grads, loss, res = jax.vmap(lambda xi, ti: self.sample_gradient(substrate, xi, ti, cost))(x, t)
+        grads = jax.tree_util.tree_map(lambda a: jnp.mean(a, axis=0), grads)
+        n_relax = {"one_sided": 2, "symmetric": 3, "holomorphic": 1 + self.n_points}[self.estimator]
+        return grads, {"loss": jnp.mean(loss), "residual": jnp.max(res),
+                       "relaxations": jnp.asarray(n_relax * x.shape[0], jnp.float32)}
+
+
+def free_states(substrate: EnergySubstrate, x: Array, solver: Equilibrium) -> tuple[PyTree, Array]:
+    """Free equilibria of a batch (no nudge) and the worst residual."""
+    def one(xi):
+        dummy = substrate.readout(substrate.init_state(xi))
+        from physlearning.core import SquaredError
+
+        return solver.solve(substrate, xi, 0.0, jnp.zeros_like(dummy), SquaredError())
+
+    states, res = jax.vmap(one)(x)
+    return states, jnp.max(res)
+
+
+def predict(substrate: EnergySubstrate, x: Array, solver: Equilibrium) -> Array:
+    """Readout at the free equilibrium for a batch of inputs."""
+    states, _ = free_states(substrate, x, solver)
+    return jax.vmap(substrate.readout)(states)

@@ -1,0 +1,100 @@
+"""Layered continuous Hopfield network (Scellier & Bengio 2017, Hopfield 1984).
+
+State: pre-activations u_l of the hidden and output layers (l = 1..L); firing rates
+s_l = rho(u_l) with the bounded activation rho = logistic sigmoid (rates in (0, 1));
+s_0 = x is clamped to the input. Energy (dimensionless)
+
+    E(u; W, b, x) = sum_{l>=1} sum_i G(s_{l,i})  -  sum_{l>=1} s_l . (W_l s_{l-1} + b_l),
+
+    G(s) = s log s + (1 - s) log(1 - s) = s u - softplus(u)   (for s = rho(u)),
+
+G being the integral of rho^{-1}: the Hopfield (1984) "leak" term that keeps rates
+bounded. Stationarity dE/du_l = 0 gives the relaxation fixed point
+
+    u_l = W_l s_{l-1} + b_l + W_{l+1}^T s_{l+1}   (- dbetaC/ds_L for the output layer),
+
+which :meth:`fixed_point_map` iterates (forward sweep). E is analytic in u near the real
+axis, so holomorphic EP applies. Output: s_L; targets are one-hot in [0, 1].
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from physlearning.core import EnergySubstrate
+from physlearning.rules.equilibrium import cgrad
+
+
+def rho(u: Array) -> Array:
+    """Bounded activation: logistic sigmoid (analytic, so complex u is allowed)."""
+    return 1.0 / (1.0 + jnp.exp(-u))
+
+
+def softplus(u: Array) -> Array:
+    """log(1 + e^u), written analytically for complex u (stable for real u)."""
+    if jnp.iscomplexobj(u):
+        return jnp.log1p(jnp.exp(u))
+    return jax.nn.softplus(u)
+
+
+class LayeredHopfield(EnergySubstrate):
+    """Layered Hopfield network with symmetric couplings W_l (n_l x n_{l-1}) and biases b_l."""
+
+    weights: tuple[Array, ...]
+    biases: tuple[Array, ...]
+
+    def __init__(self, sizes: tuple[int, ...] | list[int], key: PRNGKeyArray, gain: float = 1.0,
+                 dtype=jnp.float32):
+        if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
+            raise ValueError(f"sizes = {sizes!r}: need >= 2 layers of >= 1 unit")
+        keys = jax.random.split(key, len(sizes) - 1)
+        ws, bs = [], []
+        for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
+            lim = gain * jnp.sqrt(6.0 / (n_in + n_out))
+            ws.append(jax.random.uniform(k, (n_out, n_in), dtype, -lim, lim))
+            bs.append(jnp.zeros(n_out, dtype))
+        self.weights = tuple(ws)
+        self.biases = tuple(bs)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
+
+    def energy(self, state, x):
+        e = 0.0
+        prev = x
+        for u, w, b in zip(state, self.weights, self.biases):
+            s = rho(u)
+            e = e + jnp.sum(s * u - softplus(u)) - jnp.dot(s, w @ prev + b)
+            prev = s
+        return e
+
+    def init_state(self, x):
+        """Feed-forward pass: a good warm start for the relaxation."""
+        us, prev = [], x
+        for w, b in zip(self.weights, self.biases):
+            u = w @ prev + b
+            us.append(u)
+            prev = rho(u)
+        return tuple(us)
+
+    def readout(self, state):
+        return rho(state[-1])
+
+    def fixed_point_map(self, state, x, nudge):
+        """One forward sweep of u_l <- W_l s_{l-1} + b_l + W_{l+1}^T s_{l+1} - d nudge/ds_L."""
+        rates = [rho(u) for u in state]
+        new = []
+        prev = x
+        n = len(state)
+        for l in range(n):
+            u = self.weights[l] @ prev + self.biases[l]
+            if l + 1 < n:
+                u = u + self.weights[l + 1].T @ rates[l + 1]
+            else:
+                u = u - cgrad(nudge, rates[l])
+            new.append(u)
+            prev = rho(u)
+        return tuple(new)
