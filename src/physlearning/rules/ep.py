@@ -1,16 +1,17 @@
 """Equilibrium Propagation (Scellier & Bengio 2017) and its estimators.
 
-For a cost that does not depend on theta directly,
+With F = E + beta C and s_beta the equilibrium of F,
 
-    dL/dtheta = d/dbeta [ dE/dtheta (s_beta) ] at beta = 0,
+    dL/dtheta = d/dbeta [ dF/dtheta (s_beta, beta) ] at beta = 0
 
-where s_beta is the equilibrium of E + beta C. The hardware measures dE/dtheta
-(local: e.g. -s_i s_j for a coupling W_ij) at a few equilibria:
+(Scellier & Bengio 2017; dF/dtheta = dE/dtheta when the cost has no parameters). The
+hardware measures dF/dtheta (local: e.g. -s_i s_j for a coupling W_ij) at a few
+equilibria:
 
-* ``one_sided``  : [dE/dtheta(s_beta) - dE/dtheta(s_0)] / beta            bias O(beta)
-* ``symmetric``  : [dE/dtheta(s_beta) - dE/dtheta(s_-beta)] / (2 beta)     bias O(beta^2)
+* ``one_sided``  : [dF/dtheta(s_beta) - dF/dtheta(s_0)] / beta            bias O(beta)
+* ``symmetric``  : [dF/dtheta(s_beta) - dF/dtheta(s_-beta)] / (2 beta)     bias O(beta^2)
   (Laborieux et al. 2021)
-* ``holomorphic``: (1 / (N |beta|)) sum_k Re[dE/dtheta(s_{beta_k}) e^{-i phi_k}],
+* ``holomorphic``: (1 / (N |beta|)) sum_k Re[dF/dtheta(s_{beta_k}) e^{-i phi_k}],
   beta_k = |beta| e^{i phi_k}, phi_k = 2 pi k / N: the Cauchy integral of the first
   derivative (Laborieux & Zenke 2022); exact up to O(|beta|^N) for analytic energies.
 
@@ -30,14 +31,20 @@ from physlearning.rules.equilibrium import Equilibrium
 ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
 
 
-def energy_param_grad(substrate: EnergySubstrate, state: PyTree, x: Array, phase: complex | float = 1.0) -> PyTree:
-    """d Re[phase * E(state; theta, x)] / d theta at fixed state: the local physical measurement."""
+def energy_param_grad(substrate: EnergySubstrate, state: PyTree, x: Array, phase: complex | float = 1.0,
+                      beta: complex | float = 0.0, target: Array | None = None, cost: Cost | None = None) -> PyTree:
+    """d Re[phase * F(state; theta, x, beta)] / d theta at fixed state (F = E + beta C):
+    the local physical measurement."""
     params, static = eqx.partition(substrate, substrate.param_filter())
 
-    def e(p):
-        return jnp.real(phase * eqx.combine(p, static).energy(state, x))
+    def f(p):
+        sub = eqx.combine(p, static)
+        e = sub.energy(state, x)
+        if cost is not None:
+            e = e + beta * cost(sub.readout(state), target)
+        return jnp.real(phase * e)
 
-    return jax.grad(e)(params)
+    return jax.grad(f)(params)
 
 
 class EquilibriumPropagation(LearningRule):
@@ -62,16 +69,16 @@ class EquilibriumPropagation(LearningRule):
         solve = lambda beta, s0: self.solver.solve(substrate, x, beta, target, cost, s0)
         free, res0 = solve(0.0, None)
         loss = cost(substrate.readout(free), target)
-        g = lambda s, phase=1.0: energy_param_grad(substrate, s, x, phase)
+        g = lambda s, beta, phase=1.0: energy_param_grad(substrate, s, x, phase, beta, target, cost)
         tm = jax.tree_util.tree_map
         if self.estimator == "one_sided":
             s_p, r1 = solve(b, free)
-            grads = tm(lambda a, c: (a - c) / b, g(s_p), g(free))
+            grads = tm(lambda a, c: (a - c) / b, g(s_p, b), g(free, 0.0))
             res = jnp.maximum(res0, r1)
         elif self.estimator == "symmetric":
             s_p, r1 = solve(b, free)
             s_m, r2 = solve(-b, free)
-            grads = tm(lambda a, c: (a - c) / (2 * b), g(s_p), g(s_m))
+            grads = tm(lambda a, c: (a - c) / (2 * b), g(s_p, b), g(s_m, -b))
             res = jnp.maximum(res0, jnp.maximum(r1, r2))
         else:
             n = self.n_points
@@ -79,8 +86,9 @@ class EquilibriumPropagation(LearningRule):
             cfree = tm(lambda s: s.astype(jnp.result_type(s.dtype, jnp.complex64)), free)
 
             def point(phi):
-                s_k, r_k = solve(b * jnp.exp(1j * phi), cfree)
-                return g(s_k, jnp.exp(-1j * phi)), r_k
+                beta_k = b * jnp.exp(1j * phi)
+                s_k, r_k = solve(beta_k, cfree)
+                return g(s_k, beta_k, jnp.exp(-1j * phi)), r_k
 
             gk, rk = jax.vmap(point)(phis)
             grads = tm(lambda a: jnp.sum(a, axis=0) / (n * b), gk)

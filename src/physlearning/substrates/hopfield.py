@@ -1,15 +1,17 @@
 """Layered continuous Hopfield network (Scellier & Bengio 2017, Hopfield 1984).
 
 State: pre-activations u_l of the hidden and output layers (l = 1..L); firing rates
-s_l = rho(u_l) with the bounded activation rho = logistic sigmoid (rates in (0, 1));
-s_0 = x is clamped to the input. Energy (dimensionless)
+s_l = rho(u_l) with a bounded activation rho (logistic sigmoid, rates in (0, 1), or tanh,
+rates in (-1, 1)); the output layer may be linear; s_0 = x is clamped to the input.
+Energy (dimensionless)
 
     E(u; W, b, x) = sum_{l>=1} sum_i G(s_{l,i})  -  sum_{l>=1} s_l . (W_l s_{l-1} + b_l),
 
-    G(s) = s log s + (1 - s) log(1 - s) = s u - softplus(u)   (for s = rho(u)),
+    G(s) = int_0^s rho^{-1} = s u - A(u)   (s = rho(u), A' = rho),
 
-G being the integral of rho^{-1}: the Hopfield (1984) "leak" term that keeps rates
-bounded. Stationarity dE/du_l = 0 gives the relaxation fixed point
+G being the Hopfield (1984) "leak" term that keeps rates bounded: for the sigmoid
+G(s) = s log s + (1 - s) log(1 - s) (A = softplus), for tanh A = log cosh, for a linear
+unit G = u^2 / 2. Stationarity dE/du_l = 0 gives the relaxation fixed point
 
     u_l = W_l s_{l-1} + b_l + W_{l+1}^T s_{l+1}   (- dbetaC/ds_L for the output layer),
 
@@ -19,6 +21,7 @@ axis, so holomorphic EP applies. Output: s_L; targets are one-hot in [0, 1].
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
@@ -28,7 +31,7 @@ from physlearning.rules.equilibrium import cgrad
 
 
 def rho(u: Array) -> Array:
-    """Bounded activation: logistic sigmoid (analytic, so complex u is allowed)."""
+    """Logistic sigmoid (analytic, so complex u is allowed)."""
     return 1.0 / (1.0 + jnp.exp(-u))
 
 
@@ -39,16 +42,38 @@ def softplus(u: Array) -> Array:
     return jax.nn.softplus(u)
 
 
+def logcosh(u: Array) -> Array:
+    """log cosh u (antiderivative of tanh), analytic for complex u, stable for real u."""
+    if jnp.iscomplexobj(u):
+        return jnp.log(jnp.cosh(u))
+    a = jnp.abs(u)
+    return a + jnp.log1p(jnp.exp(-2 * a)) - jnp.log(2.0)
+
+
+ACTIVATIONS = {
+    # name: (rate rho(u), its antiderivative A(u))
+    "sigmoid": (rho, softplus),
+    "tanh": (jnp.tanh, logcosh),
+    "linear": (lambda u: u, lambda u: 0.5 * u * u),
+}
+
+
 class LayeredHopfield(EnergySubstrate):
     """Layered Hopfield network with symmetric couplings W_l (n_l x n_{l-1}) and biases b_l."""
 
     weights: tuple[Array, ...]
     biases: tuple[Array, ...]
+    activation: str = eqx.field(static=True)
+    output: str = eqx.field(static=True)
 
     def __init__(self, sizes: tuple[int, ...] | list[int], key: PRNGKeyArray, gain: float = 1.0,
-                 dtype=jnp.float32):
+                 dtype=jnp.float32, activation: str = "sigmoid", output: str = "sigmoid"):
         if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
             raise ValueError(f"sizes = {sizes!r}: need >= 2 layers of >= 1 unit")
+        for name, v in (("activation", activation), ("output", output)):
+            if v not in ACTIVATIONS:
+                raise ValueError(f"{name} = {v!r}: allowed values are {sorted(ACTIVATIONS)}")
+        self.activation, self.output = activation, output
         keys = jax.random.split(key, len(sizes) - 1)
         ws, bs = [], []
         for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
@@ -62,30 +87,37 @@ class LayeredHopfield(EnergySubstrate):
     def sizes(self) -> tuple[int, ...]:
         return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
 
+    def _act(self, l: int):
+        return ACTIVATIONS[self.output if l == len(self.weights) - 1 else self.activation]
+
+    def rates(self, state) -> list[Array]:
+        return [self._act(l)[0](u) for l, u in enumerate(state)]
+
     def energy(self, state, x):
         e = 0.0
         prev = x
-        for u, w, b in zip(state, self.weights, self.biases):
-            s = rho(u)
-            e = e + jnp.sum(s * u - softplus(u)) - jnp.dot(s, w @ prev + b)
+        for l, (u, w, b) in enumerate(zip(state, self.weights, self.biases)):
+            act, anti = self._act(l)
+            s = act(u)
+            e = e + jnp.sum(s * u - anti(u)) - jnp.dot(s, w @ prev + b)
             prev = s
         return e
 
     def init_state(self, x):
         """Feed-forward pass: a good warm start for the relaxation."""
         us, prev = [], x
-        for w, b in zip(self.weights, self.biases):
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             u = w @ prev + b
             us.append(u)
-            prev = rho(u)
+            prev = self._act(l)[0](u)
         return tuple(us)
 
     def readout(self, state):
-        return rho(state[-1])
+        return self._act(len(state) - 1)[0](state[-1])
 
     def fixed_point_map(self, state, x, nudge):
         """One forward sweep of u_l <- W_l s_{l-1} + b_l + W_{l+1}^T s_{l+1} - d nudge/ds_L."""
-        rates = [rho(u) for u in state]
+        rates = self.rates(state)
         new = []
         prev = x
         n = len(state)
@@ -94,7 +126,7 @@ class LayeredHopfield(EnergySubstrate):
             if l + 1 < n:
                 u = u + self.weights[l + 1].T @ rates[l + 1]
             else:
-                u = u - cgrad(nudge, rates[l])
+                u = u - cgrad(nudge, self._act(l)[0](state[l]))
             new.append(u)
-            prev = rho(u)
+            prev = self._act(l)[0](u)
         return tuple(new)

@@ -1,0 +1,480 @@
+"""Pillar 1b: spring and resistor networks trained by Equilibrium Propagation and coupled learning.
+
+Experiments:
+
+* ``ep_springs``: a 2D triangular-lattice spring network learns an allosteric strain
+  response (strain imposed on a source edge -> desired strain on target edges;
+  Rocks et al. PNAS 2017, Stern et al. PRX 2021) by EP.
+* ``ep_resistors``: a resistor (optionally diode) network learns a teacher network's
+  input -> output-voltage map (regression) by EP, coupled learning or autodiff.
+* ``ep_resistors_xor``: a diode-resistor network learns XOR (complementary input voltages).
+
+``matrix_rows`` compares EP (one-sided, symmetric, holomorphic) and coupled learning with
+the implicit-differentiation gradient on small float64 instances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from physlearning.config import ConfigError, param, section
+from physlearning.core import LearningRule, SquaredError, tree_cosine, tree_rel_error
+from physlearning.experiments import plots
+from physlearning.experiments.registry import Experiment
+from physlearning.experiments.trainer import Trainer, make_optimizer
+from physlearning.rules.autodiff import ImplicitAutodiff
+from physlearning.rules.coupled import CoupledLearning
+from physlearning.rules.ep import EquilibriumPropagation, predict
+from physlearning.rules.equilibrium import Equilibrium
+from physlearning.substrates.resistors import ResistorNetwork, layered_edges
+from physlearning.substrates.springs import SpringNetwork, triangular_lattice
+
+RULES = ("ep_symmetric", "ep_one_sided", "ep_holomorphic", "coupled", "autodiff")
+
+
+# ----------------------------------------------------------------------------- shared config
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleConfig:
+    """Learning rule and its physical settings."""
+
+    name: str = param("ep_symmetric", choices=RULES, doc="learning rule")
+    beta: float = param(0.5, gt=0, doc="EP nudging strength (cost units)")
+    n_points: int = param(4, ge=2, doc="holomorphic EP: points on the circle |beta|")
+    eta: float = param(0.5, gt=0, le=1, doc="coupled learning clamping strength")
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+    """Equilibrium (Newton) tolerances."""
+
+    rtol: float = param(1e-6, gt=0, lt=1)
+    atol: float = param(1e-6, gt=0)
+    max_steps: int = param(40, ge=1, doc="Newton steps per relaxation")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Full-batch training."""
+
+    optimizer: str = param("adam", choices=("adam", "adamw", "sgd"))
+    lr: float = param(0.02, gt=0)
+    epochs: int = param(300, ge=1, doc="full-batch updates")
+    schedule: str = param("cosine", choices=("constant", "cosine"))
+
+
+def make_solver(c: SolverConfig) -> Equilibrium:
+    return Equilibrium(method="newton", rtol=c.rtol, atol=c.atol, max_steps=c.max_steps)
+
+
+def make_rule(c: RuleConfig, solver: Equilibrium) -> LearningRule:
+    """The configured learning rule (EP estimators, coupled learning, implicit autodiff)."""
+    if c.name.startswith("ep_"):
+        return EquilibriumPropagation(c.beta, c.name[3:], c.n_points, solver)
+    if c.name == "coupled":
+        return CoupledLearning(c.eta, solver)
+    return ImplicitAutodiff(solver)
+
+
+def _train(model, x, y, rule_cfg: RuleConfig, solver_cfg: SolverConfig, train_cfg: TrainConfig, seed: int,
+           store, desc: str):
+    """Full-batch training with the shared Trainer; per-epoch mean cost on the training set."""
+    solver = make_solver(solver_cfg)
+    cost = SquaredError()
+    pred = eqx.filter_jit(lambda m, xx: predict(m, xx, solver))
+
+    def evaluate(m, xv, yv):
+        return {"train_cost": float(jnp.mean(jax.vmap(cost)(pred(m, jnp.asarray(xv)), jnp.asarray(yv))))}
+
+    opt = make_optimizer(train_cfg.optimizer, train_cfg.lr, epochs=train_cfg.epochs, schedule=train_cfg.schedule)
+    trainer = Trainer(make_rule(rule_cfg, solver), cost, opt, train_cfg.epochs, batch_size=len(x), seed=seed,
+                      evaluate=evaluate, store=store, select="final", desc=desc)
+    c0 = evaluate(model, x, y)["train_cost"]
+    result = trainer.fit(model, (np.asarray(x), np.asarray(y)), (np.asarray(x), np.asarray(y)))
+    return result, c0, pred
+
+
+# ----------------------------------------------------------------------------- springs
+
+
+@dataclasses.dataclass(frozen=True)
+class SpringNetConfig:
+    """Triangular-lattice spring network (unit spacing)."""
+
+    rows: int = param(4, ge=2)
+    cols: int = param(4, ge=2)
+    jitter: float = param(0.15, ge=0, lt=0.5, doc="random node displacement (lattice units)")
+    spring: str = param("linear", choices=("linear", "quartic"), doc="k/2 (l-L)^2 [+ k4/4 (l-L)^4]")
+    k4: float = param(10.0, ge=0, doc="quartic stiffness for spring = 'quartic'")
+    k_init: list[float] = param([0.5, 1.5], doc="initial stiffness range [low, high] (k >= 0)")
+    k_min: float = param(1e-3, ge=0, doc="projection floor for k after each update")
+    train_rest_lengths: bool = param(True, doc="train L as well as k")
+
+    def validate(self):
+        if len(self.k_init) != 2 or not 0 <= self.k_init[0] <= self.k_init[1]:
+            raise ConfigError(f"network.k_init = {list(self.k_init)!r}: allowed values are [low, high] "
+                              "with 0 <= low <= high (negative stiffness is unphysical)")
+
+
+@dataclasses.dataclass(frozen=True)
+class StrainTask:
+    """Allosteric task: source-edge strain eps_S -> target-edge strains ratio_j * eps_S."""
+
+    max_source_strain: float = param(0.05, gt=0, lt=0.5)
+    n_samples: int = param(5, ge=1, doc="source strains evenly spaced in [-max, max]")
+    ratios: list[float] = param([1.0, -1.0], doc="desired response eps_T / eps_S, one per target edge")
+
+    def validate(self):
+        if not 1 <= len(self.ratios) <= 8:
+            raise ConfigError(f"task.ratios = {list(self.ratios)!r}: give 1 to 8 response ratios")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpringsConfig:
+    seed: int = 0
+    network: SpringNetConfig = section(SpringNetConfig)
+    task: StrainTask = section(StrainTask)
+    rule: RuleConfig = section(RuleConfig)
+    solver: SolverConfig = section(SolverConfig)
+    train: TrainConfig = section(TrainConfig)
+
+    def validate(self):
+        if self.rule.name == "coupled":
+            raise ConfigError("rule.name = 'coupled' is not offered for ep_springs (strain outputs); "
+                              f"allowed values are {[r for r in RULES if r != 'coupled']}")
+        n_edges = 3 * self.network.rows * self.network.cols - 2 * (self.network.rows + self.network.cols) + 1
+        if len(self.task.ratios) > n_edges // 4:
+            raise ConfigError(f"task.ratios has {len(self.task.ratios)} targets; a "
+                              f"{self.network.rows}x{self.network.cols} lattice allows at most {n_edges // 4}")
+
+
+def spring_task(cfg: SpringsConfig, dtype=jnp.float32) -> tuple[SpringNetwork, np.ndarray, np.ndarray]:
+    """Network and data. Source edge: the first two nodes of the second row (a boundary node
+    of coordination 5 and an interior one, so the rest stays rigid when it is strained);
+    targets: the edges between free nodes (not at a corner) farthest from it."""
+    nc = cfg.network
+    k_geo, k_k = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    pos, edges = triangular_lattice(nc.rows, nc.cols, nc.jitter, k_geo)
+    src = np.array([nc.cols, nc.cols + 1])
+    mid = 0.5 * (pos[edges[:, 0]] + pos[edges[:, 1]])
+    dist = np.linalg.norm(mid - pos[src].mean(0), axis=1)
+    degree = np.bincount(edges.ravel(), minlength=len(pos))
+    # a degree-2 (corner) node just follows its two springs: its edges can never be strained
+    dist[np.any(np.isin(edges, src) | (degree[edges] <= 2), axis=1)] = -1.0
+    targets = np.argsort(-dist, kind="stable")[:len(cfg.task.ratios)]
+    k = jax.random.uniform(k_k, (len(edges),), minval=nc.k_init[0], maxval=nc.k_init[1])
+    net = SpringNetwork(pos, edges, np.asarray(k), k4=nc.k4 if nc.spring == "quartic" else 0.0,
+                        input_nodes=src, output_edges=targets, k_min=nc.k_min,
+                        trainable=("k", "L") if nc.train_rest_lengths else ("k",), dtype=dtype)
+    d = pos[src[1]] - pos[src[0]]
+    eps = np.linspace(-cfg.task.max_source_strain, cfg.task.max_source_strain, cfg.task.n_samples)
+    # symmetric displacement of the two source nodes along the edge: l = l0 (1 + eps)
+    x = np.stack([np.concatenate([-e * d / 2, e * d / 2]) for e in eps]).astype(np.float32)
+    y = (eps[:, None] * np.asarray(cfg.task.ratios)[None, :]).astype(np.float32)
+    return net, x, y
+
+
+def _draw_springs(net: SpringNetwork, path, title: str):
+    import matplotlib.pyplot as plt
+
+    pos, ed, k = net.positions, net.edges, np.asarray(net.k)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    for e, (i, j) in enumerate(ed):
+        color = "tab:red" if e in set(net.output_edges.tolist()) else "k"
+        ax.plot(*zip(pos[i], pos[j], strict=True), color=color, lw=0.5 + 2.5 * k[e] / max(k.max(), 1e-12))
+    src = net.input_nodes
+    ax.plot(*zip(pos[src[0]], pos[src[1]], strict=True), color="tab:blue", lw=3, label="source")
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _response_plot(eps, y, before, after, path, labels=("target", "before", "after")):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    for j in range(y.shape[1]):
+        ax.plot(eps, y[:, j], "k--", lw=1, label=labels[0] if j == 0 else None)
+        ax.plot(eps, before[:, j], "o", color="tab:gray", label=labels[1] if j == 0 else None)
+        ax.plot(eps, after[:, j], "x", color=f"C{j}", ms=8, label=f"{labels[2]} (edge {j})")
+    ax.set_xlabel("source strain")
+    ax.set_ylabel("target strain")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_springs(cfg: SpringsConfig, store) -> dict:
+    net, x, y = spring_task(cfg)
+    result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_springs")
+    model = result.model
+    before, after = np.asarray(pred(net, jnp.asarray(x))), np.asarray(pred(model, jnp.asarray(x)))
+    c1 = float(np.mean(0.5 * np.sum((after - y) ** 2, axis=1)))
+    eps = np.linspace(-cfg.task.max_source_strain, cfg.task.max_source_strain, cfg.task.n_samples)
+    plots.curves(result.history, store.plot_path("loss.png"), keys=["train_loss", "train_cost"], logy=True,
+                 title=f"spring network, {cfg.rule.name}")
+    _response_plot(eps, y, before, after, store.plot_path("response.png"))
+    _draw_springs(model, store.plot_path("network.png"), "trained stiffness (width); targets red")
+    store.save_checkpoint(model)
+    return {"initial_cost": c0, "final_cost": c1, "cost_ratio": c1 / c0, "rule": cfg.rule.name,
+            "spring": cfg.network.spring, "n_edges": int(len(net.edges)),
+            "train_time_s": result.wall_time_s, "compile_time_s": result.compile_time_s}
+
+
+# ----------------------------------------------------------------------------- resistors
+
+
+@dataclasses.dataclass(frozen=True)
+class ResistorNetConfig:
+    """Layered resistor network: (sources + ground) -> hidden -> outputs, all-to-all resistors."""
+
+    n_hidden: int = param(4, ge=1)
+    diodes: bool = param(False, doc="add diodes hidden -> output (alternating orientation)")
+    g_init: list[float] = param([0.2, 1.0], doc="initial conductance range [low, high] (siemens, >= 0)")
+    g_min: float = param(1e-3, ge=0, doc="projection floor for g after each update")
+    i_s: float = param(0.05, gt=0, doc="diode saturation current (A)")
+    v_t: float = param(0.2, gt=0, doc="diode thermal voltage (V)")
+
+    def validate(self):
+        if len(self.g_init) != 2 or not 0 <= self.g_init[0] <= self.g_init[1]:
+            raise ConfigError(f"network.g_init = {list(self.g_init)!r}: allowed values are [low, high] "
+                              "with 0 <= low <= high (negative conductance is not passive)")
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressionTask:
+    """Teacher-student regression: targets are a random teacher network's output voltages."""
+
+    n_inputs: int = param(2, ge=1)
+    n_outputs: int = param(2, ge=1)
+    n_train: int = param(32, ge=1)
+    n_test: int = param(128, ge=1)
+    v_max: float = param(1.0, gt=0, doc="input voltages uniform in [-v_max, v_max]")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResistorsConfig:
+    seed: int = 0
+    network: ResistorNetConfig = section(ResistorNetConfig)
+    task: RegressionTask = section(RegressionTask)
+    rule: RuleConfig = section(RuleConfig)
+    solver: SolverConfig = section(SolverConfig)
+    train: TrainConfig = section(TrainConfig)
+
+
+def resistor_network(n_in: int, n_hidden: int, n_out: int, g: np.ndarray | None, key, *, diodes: bool,
+                     g_init=(0.2, 1.0), g_min=1e-3, i_s=0.05, v_t=0.2, rails=(0.0,), dtype=jnp.float32
+                     ) -> ResistorNetwork:
+    """Sources 0..n_in-1, rails next, then hidden, then outputs; resistors between consecutive
+    layers and from sources/rails to outputs; optional diodes hidden <-> output."""
+    src = np.arange(n_in)
+    rl = np.arange(n_in, n_in + len(rails))
+    hid = rl[-1] + 1 + np.arange(n_hidden)
+    out = hid[-1] + 1 + np.arange(n_out)
+    inputs = np.concatenate([src, rl])
+    edges = np.concatenate([layered_edges([inputs, hid, out]), layered_edges([inputs, out])])
+    if g is None:
+        g = np.asarray(jax.random.uniform(key, (len(edges),), minval=g_init[0], maxval=g_init[1]))
+    di = [(h, o) if (a + b) % 2 == 0 else (o, h) for a, h in enumerate(hid) for b, o in enumerate(out)] if diodes \
+        else []
+    return ResistorNetwork(int(out[-1] + 1), edges, g, sources=src, rails=rl, rail_voltages=list(rails),
+                           output_nodes=out, diodes=di, i_s=i_s, v_t=v_t, g_min=g_min, dtype=dtype)
+
+
+def _scatter(y, pred, path, title):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3.8, 3.6))
+    ax.plot(y.ravel(), pred.ravel(), ".", ms=4)
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel("target voltage (V)")
+    ax.set_ylabel("network output (V)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_resistors(cfg: ResistorsConfig, store) -> dict:
+    nc, tc = cfg.network, cfg.task
+    kt, ks, kx = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
+    make = lambda g, k: resistor_network(tc.n_inputs, nc.n_hidden, tc.n_outputs, g, k, diodes=nc.diodes,
+                                         g_init=nc.g_init, g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t)
+    teacher, student = make(None, kt), make(None, ks)
+    x = np.asarray(jax.random.uniform(kx, (tc.n_train + tc.n_test, tc.n_inputs), minval=-tc.v_max,
+                                      maxval=tc.v_max))
+    solver = make_solver(cfg.solver)
+    y = np.asarray(predict(teacher, jnp.asarray(x), solver))
+    x_tr, y_tr, x_te, y_te = x[:tc.n_train], y[:tc.n_train], x[tc.n_train:], y[tc.n_train:]
+    result, c0, pred = _train(student, x_tr, y_tr, cfg.rule, cfg.solver, cfg.train, cfg.seed, store,
+                              "ep_resistors")
+    model = result.model
+    p0, p1 = np.asarray(pred(student, jnp.asarray(x_te))), np.asarray(pred(model, jnp.asarray(x_te)))
+    mse0, mse1 = float(np.mean((p0 - y_te) ** 2)), float(np.mean((p1 - y_te) ** 2))
+    std = float(np.std(y_te))
+    plots.curves(result.history, store.plot_path("loss.png"), keys=["train_loss", "train_cost"], logy=True,
+                 title=f"resistor network, {cfg.rule.name}")
+    _scatter(y_te, p1, store.plot_path("test_fit.png"), f"test set after training ({cfg.rule.name})")
+    store.save_checkpoint(model)
+    return {"test_mse": mse1, "initial_test_mse": mse0, "test_mse_ratio": mse1 / mse0,
+            "test_nrmse": float(np.sqrt(mse1)) / std, "initial_test_nrmse": float(np.sqrt(mse0)) / std,
+            "final_train_cost": result.history[-1]["train_cost"], "initial_train_cost": c0,
+            "rule": cfg.rule.name, "train_time_s": result.wall_time_s, "compile_time_s": result.compile_time_s}
+
+
+# ----------------------------------------------------------------------------- XOR
+
+
+@dataclasses.dataclass(frozen=True)
+class XorNetConfig:
+    """Diode-resistor network for XOR: inputs as complementary pairs (x, 1 - x)."""
+
+    n_hidden: int = param(4, ge=2)
+    g_init: list[float] = param([0.2, 1.0], doc="initial conductance range [low, high] (siemens)")
+    g_min: float = param(1e-3, ge=0)
+    i_s: float = param(0.05, gt=0, doc="diode saturation current (A)")
+    v_t: float = param(0.1, gt=0, doc="diode thermal voltage (V)")
+
+    def validate(self):
+        if len(self.g_init) != 2 or not 0 <= self.g_init[0] <= self.g_init[1]:
+            raise ConfigError(f"network.g_init = {list(self.g_init)!r}: allowed values are [low, high] "
+                              "with 0 <= low <= high")
+
+
+@dataclasses.dataclass(frozen=True)
+class XorTask:
+    """Targets: output voltage v_low for XOR = 0, v_high for XOR = 1; class = output > midpoint."""
+
+    v_low: float = param(0.2)
+    v_high: float = param(0.6)
+
+    def validate(self):
+        if not self.v_low < self.v_high:
+            raise ConfigError(f"task.v_low = {self.v_low!r}, task.v_high = {self.v_high!r}: need v_low < v_high")
+
+
+@dataclasses.dataclass(frozen=True)
+class XorConfig:
+    seed: int = 0
+    network: XorNetConfig = section(XorNetConfig)
+    task: XorTask = section(XorTask)
+    rule: RuleConfig = section(RuleConfig)
+    solver: SolverConfig = section(SolverConfig)
+    train: TrainConfig = section(TrainConfig)
+
+
+def xor_task(cfg: XorConfig) -> tuple[ResistorNetwork, np.ndarray, np.ndarray, np.ndarray]:
+    from physlearning.tasks.datasets import xor
+
+    nc = cfg.network
+    net = resistor_network(4, nc.n_hidden, 1, None, jax.random.PRNGKey(cfg.seed), diodes=True, g_init=nc.g_init,
+                           g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t, rails=(0.0, 1.0))
+    xb, labels = xor()
+    x = np.concatenate([xb, 1 - xb], axis=1).astype(np.float32)
+    y = np.where(labels[:, None] == 1, cfg.task.v_high, cfg.task.v_low).astype(np.float32)
+    return net, x, y, labels
+
+
+def run_xor(cfg: XorConfig, store) -> dict:
+    import matplotlib.pyplot as plt
+
+    net, x, y, labels = xor_task(cfg)
+    result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_resistors_xor")
+    model = result.model
+    out0, out1 = np.asarray(pred(net, jnp.asarray(x)))[:, 0], np.asarray(pred(model, jnp.asarray(x)))[:, 0]
+    mid = 0.5 * (cfg.task.v_low + cfg.task.v_high)
+    acc = float(np.mean((out1 > mid) == (labels == 1)))
+    margin = float(np.min(np.where(labels == 1, out1 - mid, mid - out1)))
+    plots.curves(result.history, store.plot_path("loss.png"), keys=["train_loss", "train_cost"], logy=True,
+                 title=f"diode network XOR, {cfg.rule.name}")
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    idx = np.arange(4)
+    ax.bar(idx - 0.2, out0, 0.4, color="tab:gray", label="before")
+    ax.bar(idx + 0.2, out1, 0.4, color="tab:blue", label="after")
+    ax.axhline(mid, color="k", ls="--", lw=1, label="threshold")
+    ax.set_xticks(idx, ["00", "01", "10", "11"])
+    ax.set_ylabel("output voltage (V)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(store.plot_path("xor_outputs.png"), dpi=100)
+    plt.close(fig)
+    store.save_checkpoint(model)
+    c1 = float(np.mean(0.5 * (out1 - y[:, 0]) ** 2))
+    return {"accuracy": acc, "margin_v": margin, "initial_cost": c0, "final_cost": c1, "rule": cfg.rule.name,
+            "outputs_v": out1.tolist(), "train_time_s": result.wall_time_s,
+            "compile_time_s": result.compile_time_s}
+
+
+# ----------------------------------------------------------------------------- matrix
+
+
+def _matrix_instances():
+    """Small float64 instances: (name, substrate, x, t, rules that apply)."""
+    dt = jnp.float64
+    key = jax.random.PRNGKey(0)
+    out = []
+    for spring in ("linear", "quartic"):
+        cfg = SpringsConfig(network=SpringNetConfig(rows=3, cols=3, spring=spring),
+                            task=StrainTask(n_samples=3, ratios=[1.0]))
+        net, x, y = spring_task(cfg, dtype=dt)
+        out.append((f"springs_{spring}_2d", net, jnp.asarray(x, dt), jnp.asarray(y, dt), False))
+    net = resistor_network(2, 3, 2, None, key, diodes=True, dtype=dt)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (3, 2), dt, -1, 1)
+    t = jax.random.uniform(jax.random.PRNGKey(2), (3, 2), dt, -0.5, 0.5)
+    out.append(("resistors_diodes", net, x, t, True))
+    return out
+
+
+def matrix_rows() -> list[dict]:
+    """EP (beta = 1e-3) and coupled learning (eta = 1e-3) vs implicit autodiff, float64."""
+    sol = Equilibrium(rtol=1e-12, atol=1e-12, max_steps=60)
+    cost = SquaredError()
+    rows = []
+    for name, net, x, t, coupled in _matrix_instances():
+        rules = {"ep_one_sided": EquilibriumPropagation(1e-3, "one_sided", 4, sol),
+                 "ep_symmetric": EquilibriumPropagation(1e-3, "symmetric", 4, sol),
+                 "ep_holomorphic": EquilibriumPropagation(1e-3, "holomorphic", 4, sol)}
+        if coupled:
+            rules["coupled"] = CoupledLearning(1e-3, sol)
+        t0 = time.perf_counter()
+        ref, grads = jax.jit(lambda n, rules=rules, x=x, t=t: (
+            ImplicitAutodiff(sol).gradient(n, (x, t), cost, None)[0],
+            {k: r.gradient(n, (x, t), cost, None)[0] for k, r in rules.items()}))(net)
+        dt_s = time.perf_counter() - t0
+        for k, g in grads.items():
+            note = f"beta=1e-3, {len(x)} samples"
+            if k == "coupled":
+                note = "eta=1e-3; not an exact gradient: descends the squared error in the output-conductance metric"
+            rows.append({"substrate": name, "rule": k, "cosine": float(tree_cosine(g, ref)),
+                         "rel_error": float(tree_rel_error(g, ref)), "note": note + f" ({dt_s:.1f}s incl. compile)"})
+    return rows
+
+
+EXPERIMENTS = [
+    Experiment("ep_springs", SpringsConfig, run_springs,
+               "2D spring network learns an allosteric strain response by EP",
+               headline=("cost_ratio", "final_cost"),
+               tour={"train.epochs": 40, "network.rows": 3, "network.cols": 3, "task.ratios": [1.0],
+                     "task.n_samples": 3}),
+    Experiment("ep_resistors", ResistorsConfig, run_resistors,
+               "resistor network learns a teacher network's voltages (EP / coupled learning)",
+               headline=("test_mse_ratio", "test_nrmse"),
+               tour={"train.epochs": 40, "task.n_train": 16, "task.n_test": 32}),
+    Experiment("ep_resistors_xor", XorConfig, run_xor,
+               "diode-resistor network learns XOR by EP",
+               headline=("accuracy", "final_cost"),
+               tour={"train.epochs": 60}),
+]

@@ -1,0 +1,580 @@
+"""Pillar 4: physical reservoir computing.
+
+Experiments:
+
+* ``reservoir_timeseries``: one reservoir (ESN, STNO network, delay node, SMTJ network)
+  with a ridge readout (regularisation chosen on a validation split) on NARMA10,
+  Mackey-Glass (h-step), linear memory capacity, sine-to-square or Lorenz forecasting.
+* ``reservoir_fsdd``: spoken digits (FSDD), MFCC features, state-averaged ridge readout;
+  standard split and leave-one-speaker-out.
+* ``reservoir_network``: heterogeneous device network (parallel or deep) trained by
+  backpropagation through the device models (optionally with device noise on), compared
+  with every single-kind network of the same node count over several seeds.
+
+NRMSE everywhere is RMS error divided by the target's standard deviation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from physlearning.config import ConfigError, param, section
+from physlearning.experiments import plots
+from physlearning.experiments.registry import Experiment
+from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv, sequence_features
+from physlearning.substrates.reservoirs import MAKERS, DeviceError, DeviceNetwork, Reservoir, check_finite
+from physlearning.tasks import timeseries as ts
+
+DEVICES = ("esn", "stno", "delay", "mtj")
+TASKS = ("narma10", "mackey_glass", "memory", "sine_square", "lorenz")
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclasses.dataclass(frozen=True)
+class ESNCfg:
+    """Echo state network (leaky tanh)."""
+
+    spectral_radius: float = param(0.99, gt=0, doc="spectral radius rho of W")
+    input_scaling: float = param(0.2, gt=0)
+    density: float = param(0.1, gt=0, le=1, doc="fraction of nonzero recurrent weights")
+    leak: float = param(1.0, gt=0, le=1, doc="leak rate a (timescale 1/a samples)")
+    bias_scaling: float = param(0.0, ge=0)
+    noise: float = param(0.0, ge=0, doc="state noise std")
+
+
+@dataclasses.dataclass(frozen=True)
+class STNOCfg:
+    """Spin-torque oscillators: dp/dt = -2p[Gamma_G(1+Qp) - Gamma_G zeta(t)(1-p)]."""
+
+    gamma_g: float = param(0.5, gt=0, doc="Gilbert damping rate Gamma_G (1/ns)")
+    q: float = param(0.5, ge=0, doc="nonlinear damping Q")
+    zeta_dc: float = param(1.5, ge=0, doc="dc current / threshold current")
+    zeta_max: float = param(4.0, gt=0, doc="current limit (units of the threshold)")
+    sample_time: float = param(2.0, gt=0, doc="input-sample interval (ns)")
+    substeps: int = param(40, ge=1, doc="Euler steps per sample (dt = sample_time / substeps)")
+    noise: float = param(0.0, ge=0, doc="thermal noise D (1/ns)")
+    input_scaling: float = param(0.5, gt=0)
+    coupling: float = param(1.0, ge=0, doc="spectral radius of the mutual coupling (0: uncoupled)")
+    bias_scaling: float = param(0.2, ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DelayCfg:
+    """Delay node with Mackey-Glass nonlinearity and virtual nodes (Appeltant et al. 2011)."""
+
+    eta: float = param(0.9, gt=0, doc="feedback strength")
+    p: float = param(1.0, gt=0, doc="Mackey-Glass exponent")
+    theta: float = param(0.2, gt=0, doc="virtual-node separation / node response time")
+    noise: float = param(0.0, ge=0)
+    input_scaling: float = param(0.1, gt=0, doc="gamma (mask amplitude)")
+    bias_scaling: float = param(0.0, ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MTJCfg:
+    """Superparamagnetic tunnel junctions (Neel-Arrhenius two-state switching)."""
+
+    delta: float = param(5.0, gt=0, doc="thermal stability factor Delta")
+    f0: float = param(1.0, gt=0, doc="attempt frequency (1/ns)")
+    sample_time: float = param(100.0, gt=0, doc="input-sample interval (ns)")
+    n_junctions: int = param(100, ge=1, doc="junctions per node")
+    noise: bool = param(False, doc="binomial switching noise on")
+    input_scaling: float = param(0.3, gt=0)
+    coupling: float = param(0.5, ge=0, doc="spectral radius of the coupling (0: uncoupled)")
+    bias_scaling: float = param(0.2, ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReservoirCfg:
+    """Which device and how many nodes; per-device parameters in the sub-tables."""
+
+    device: str = param("esn", choices=DEVICES)
+    units: int = param(100, ge=1, doc="nodes (ESN units, oscillators, virtual nodes, MTJ nodes)")
+    esn: ESNCfg = section(ESNCfg)
+    stno: STNOCfg = section(STNOCfg)
+    delay: DelayCfg = section(DelayCfg)
+    mtj: MTJCfg = section(MTJCfg)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskCfg:
+    """Time-series task and its split (contiguous: washout | train | val | test)."""
+
+    name: str = param("narma10", choices=TASKS)
+    horizon: int = param(1, ge=1, doc="Mackey-Glass prediction horizon (samples)")
+    tau: float = param(17.0, gt=0, doc="Mackey-Glass delay")
+    washout: int = param(200, ge=0)
+    n_train: int = param(4000, ge=10)
+    n_val: int = param(1000, ge=10)
+    n_test: int = param(2000, ge=10)
+    max_delay: int = param(0, ge=0, doc="memory task: largest delay k (0: 2 x units)")
+    period: float = param(40.0, gt=2, doc="sine-to-square period (samples)")
+    lorenz_dt: float = param(0.02, gt=0, doc="Lorenz sampling interval")
+    forecast_steps: int = param(1000, ge=1, doc="Lorenz closed-loop forecast length (samples)")
+    standardize: bool = param(False, doc="scale the input to zero mean, unit std on the training part")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadoutCfg:
+    """Ridge readout; alpha chosen on the validation split."""
+
+    alphas: list[float] = param(list(DEFAULT_ALPHAS), gt=0)
+    with_input: bool = param(False, doc="also feed the input u(t) to the readout")
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeseriesConfig:
+    seed: int = 0
+    task: TaskCfg = section(TaskCfg)
+    reservoir: ReservoirCfg = section(ReservoirCfg)
+    readout: ReadoutCfg = section(ReadoutCfg)
+
+    def validate(self) -> None:
+        t = self.task
+        if t.name == "memory":
+            k = t.max_delay or 2 * self.reservoir.units
+            if t.washout < k:
+                raise ConfigError(f"task.washout = {t.washout} is too short for the memory task with max_delay = {k} "
+                                  f"(need washout >= max_delay)")
+        if t.name == "lorenz" and t.forecast_steps > t.n_test:
+            raise ConfigError(f"task.forecast_steps = {t.forecast_steps}: must be <= task.n_test = {t.n_test}")
+        _check_device(self.reservoir)
+
+
+def _check_device(r: ReservoirCfg) -> None:
+    try:
+        if r.device != "esn":
+            build(r, 1, 0).device.check()
+    except DeviceError as e:
+        raise ConfigError(f"reservoir.{r.device}: {e}") from None
+
+
+def _device_kwargs(r: ReservoirCfg, kind: str) -> dict:
+    c = getattr(r, kind)
+    d = dataclasses.asdict(c)
+    if kind == "esn":
+        return d
+    if kind == "mtj":
+        d["noise"] = 1.0 if d["noise"] else 0.0
+    return d
+
+
+def build(r: ReservoirCfg, d_in: int, seed: int, kind: str | None = None, units: int | None = None,
+          trainable: bool = False) -> Reservoir:
+    """A reservoir of ``kind`` (default ``r.device``) from its config section."""
+    kind = kind or r.device
+    return MAKERS[kind](units or r.units, d_in, seed=seed, trainable=trainable, **_device_kwargs(r, kind))
+
+
+# ----------------------------------------------------------------------------- time series
+
+
+def _task_data(t: TaskCfg, units: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    total = t.washout + t.n_train + t.n_val + t.n_test
+    if t.name == "narma10":
+        return ts.narma10(total, seed)
+    if t.name == "mackey_glass":
+        return ts.mackey_glass(total, horizon=t.horizon, tau=t.tau, seed=seed)
+    if t.name == "memory":
+        return ts.memory_task(total, t.max_delay or 2 * units, seed)
+    if t.name == "sine_square":
+        return ts.sine_square(total, t.period, seed)
+    x = ts.lorenz_series(total + 1, dt=t.lorenz_dt, seed=seed)
+    return x[:-1], x[1:]
+
+
+def reservoir_states(res: Reservoir, u: np.ndarray, key=None) -> np.ndarray:
+    """Measured states (T, n) of ``res`` for input ``u`` (T, d) (jitted scan), checked finite."""
+    phi = np.asarray(_states_jit(res, jnp.asarray(u, jnp.float32), key))
+    check_finite(phi, res.device)
+    return phi
+
+
+@eqx.filter_jit
+def _states_jit(res, u, key):
+    return res.states(u, key)
+
+
+def _standardize(u: np.ndarray, n_fit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mu, sd = u[:n_fit].mean(0), u[:n_fit].std(0) + 1e-12
+    return (u - mu) / sd, mu, sd
+
+
+def run_timeseries(cfg: TimeseriesConfig, store) -> dict:
+    t, r = cfg.task, cfg.reservoir
+    u_raw, y = _task_data(t, r.units, cfg.seed)
+    u_raw = ts.check_series(u_raw, t.washout)
+    n_fit = t.washout + t.n_train
+    u, mu, sd = _standardize(u_raw, n_fit) if t.standardize else (u_raw, 0.0, 1.0)
+    res = build(r, u.shape[1], cfg.seed)
+    key = jax.random.PRNGKey(cfg.seed) if getattr(getattr(r, r.device), "noise", 0) else None
+    t0 = time.perf_counter()
+    phi = reservoir_states(res, u, key)
+    states_s = time.perf_counter() - t0
+    feats = np.concatenate([phi, u], 1) if cfg.readout.with_input else phi
+    w, a, b = t.washout, n_fit, n_fit + t.n_val
+    readout, scores = fit_ridge_cv(feats[w:a], y[w:a], feats[a:b], y[a:b], tuple(cfg.readout.alphas))
+    pred = readout(feats[b:])
+    target = y[b:]
+    for alpha, mse in scores.items():
+        store.log({"alpha": alpha, "val_mse": mse})
+    store.save_checkpoint(res)
+    store.save_array("readout.npz", w=readout.w, b=readout.b, alpha=readout.alpha)
+    out: dict = {"task": t.name, "device": r.device, "units": r.units, "alpha": readout.alpha,
+                 "states_time_s": states_s,
+                 "nrmse_definition": "RMS error / std(target) on the test split"}
+    if t.name == "memory":
+        mc, curve = ts.memory_capacity(pred, target)
+        out["memory_capacity"] = mc
+        _plot_mc(curve, store.plot_path("memory_capacity.png"), f"{r.device}, {r.units} nodes: MC = {mc:.1f}")
+        return out
+    out["nrmse"] = ts.nrmse(pred, target)
+    out["nrmse_val"] = ts.nrmse(readout(feats[a:b]), y[a:b])
+    if t.name == "lorenz":
+        fc = _closed_loop(res, readout, phi, u, mu, sd, b, t.forecast_steps, cfg.readout.with_input)
+        truth = y[b - 1:b - 1 + t.forecast_steps]
+        out["valid_time_lyapunov"] = ts.valid_time(fc, truth, t.lorenz_dt)
+        _plot_series(truth, fc, store.plot_path("forecast.png"),
+                     f"Lorenz closed-loop forecast: valid time {out['valid_time_lyapunov']:.2f} Lyapunov times",
+                     dt=t.lorenz_dt * ts.LORENZ_LYAPUNOV, xlabel="Lyapunov times")
+    _plot_series(target[:300], pred[:300], store.plot_path("prediction.png"),
+                 f"{t.name}, {r.device} {r.units} nodes: test NRMSE {out['nrmse']:.3g} (/ std of target)")
+    return out
+
+
+def _closed_loop(res: Reservoir, readout, phi, u, mu, sd, start: int, steps: int, with_input: bool) -> np.ndarray:
+    """Autonomous forecast: teacher forcing up to ``start - 1``, then the readout's output
+    (re-standardised) is the next input. Returns (steps, d) in data units."""
+    w = jnp.asarray(readout.w, jnp.float32)
+    b = jnp.asarray(readout.b, jnp.float32)
+    mu = jnp.asarray(mu, jnp.float32)
+    sd = jnp.asarray(sd, jnp.float32)
+    s0 = jnp.asarray(phi[start - 2], jnp.float32)
+    u0 = jnp.asarray(u[start - 1], jnp.float32)
+
+    @jax.jit
+    def loop(s0, u0):
+        def body(carry, _):
+            s, ut = carry
+            s = res.step(s, ut, None)
+            f = jnp.concatenate([res.device.observe(s), ut]) if with_input else res.device.observe(s)
+            y = f @ w + b
+            return (s, (y - mu) / sd), y
+
+        return jax.lax.scan(body, (s0, u0), None, length=steps)[1]
+
+    return np.asarray(loop(s0, u0), np.float64)
+
+
+def _plot_series(target, pred, path, title, dt: float = 1.0, xlabel: str = "time step"):
+    import matplotlib.pyplot as plt
+
+    target, pred = np.atleast_2d(target.T).T, np.atleast_2d(pred.T).T
+    k = target.shape[1]
+    fig, axes = plt.subplots(k, 1, figsize=(8, 2.2 * k + 0.6), squeeze=False)
+    tt = np.arange(len(target)) * dt
+    for i in range(k):
+        ax = axes[i, 0]
+        ax.plot(tt, target[:, i], "k-", lw=1.2, label="target")
+        ax.plot(tt, pred[:, i], "r--", lw=1.0, label="prediction")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="upper right")
+    axes[-1, 0].set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plot_mc(curve, path, title):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(np.arange(1, len(curve) + 1), curve, "b.-", ms=3)
+    ax.set_xlabel("delay k")
+    ax.set_ylabel("MC_k = r^2(u(t-k), y_k(t))")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- spoken digits
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioCfg:
+    """FSDD directory and MFCC settings."""
+
+    dir: str = param("", path="dir", doc="FSDD folder (holding recordings/*.wav)")
+    max_frames: int = param(100, ge=1, doc="frames kept (10 ms hop)")
+    n_mfcc: int = param(13, ge=1)
+    limit: int = param(0, ge=0, doc="read only the first N files (0: all; for quick tests)")
+
+
+@dataclasses.dataclass(frozen=True)
+class FSDDConfig:
+    seed: int = 0
+    data: AudioCfg = section(AudioCfg)
+    reservoir: ReservoirCfg = section(ReservoirCfg)
+    readout_mode: str = param("mean+last", choices=("mean", "last", "mean+last"))
+    alphas: list[float] = param([10.0**k for k in range(-6, 4)], gt=0)
+    val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training set")
+    speaker_folds: bool = param(True, doc="also run leave-one-speaker-out over every speaker")
+
+    def validate(self) -> None:
+        if not self.data.dir:
+            raise ConfigError("data.dir = '': give the FSDD folder (for example ../shared/data/fsdd)")
+        _check_device(self.reservoir)
+
+
+def _classify(feats, labels, train, test, alphas, val_frac, seed):
+    from physlearning.tasks.datasets import stratified_split
+
+    idx = np.nonzero(train)[0]
+    tr, _, va, _ = stratified_split(idx, labels[idx], val_frac, seed)
+    onehot = np.eye(10)[labels]
+    readout, _ = fit_ridge_cv(feats[tr], onehot[tr], feats[va], onehot[va], tuple(alphas), score="accuracy")
+    pred = readout(feats[test]).argmax(1)
+    return float(np.mean(pred == labels[test])), pred, readout
+
+
+def run_fsdd(cfg: FSDDConfig, store) -> dict:
+    from physlearning.tasks import audio
+
+    data = audio.load_fsdd(cfg.data.dir, cfg.data.max_frames, cfg.data.n_mfcc, cfg.data.limit or None)
+    train_rec, test_rec = audio.recording_split(data)
+    if not test_rec.any() or not train_rec.any():
+        raise ConfigError("fsdd: the standard split is empty (need recordings with index 0-4 and 5-49)")
+    x = data.x
+    valid = np.arange(x.shape[1])[None, :] < data.lengths[:, None]
+    frames = x[train_rec][valid[train_rec]]
+    x = (x - frames.mean(0)) / (frames.std(0) + 1e-6)
+    res = build(cfg.reservoir, x.shape[-1], cfg.seed)
+    t0 = time.perf_counter()
+    run = eqx.filter_jit(jax.vmap(lambda s: res.states(s)))
+    states = np.concatenate([np.asarray(run(jnp.asarray(x[i:i + 250]))) for i in range(0, len(x), 250)])
+    check_finite(states, res.device)
+    states_s = time.perf_counter() - t0
+    feats = sequence_features(states, data.lengths, cfg.readout_mode)
+    acc, pred, readout = _classify(feats, data.digit, train_rec, test_rec, cfg.alphas, cfg.val_frac, cfg.seed)
+    cm = np.zeros((10, 10), int)
+    np.add.at(cm, (data.digit[test_rec], pred), 1)
+    plots.confusion(cm, store.plot_path("confusion.png"),
+                    f"FSDD {cfg.reservoir.device} {cfg.reservoir.units}: test acc {acc:.3f}")
+    store.save_checkpoint(res)
+    store.save_array("readout.npz", w=readout.w, b=readout.b, alpha=readout.alpha)
+    out = {"device": cfg.reservoir.device, "units": cfg.reservoir.units, "test_accuracy": acc,
+           "n_train": int(train_rec.sum()), "n_test": int(test_rec.sum()), "alpha": readout.alpha,
+           "states_time_s": states_s,
+           "features": f"MFCC {cfg.data.n_mfcc} (25 ms Hamming / 10 ms hop, 26 mel, soundfile + numpy/scipy), "
+                       f"standardised; readout on {cfg.readout_mode} states"}
+    store.log({"split": "recording", "test_accuracy": acc})
+    if cfg.speaker_folds:
+        accs = {}
+        for spk in sorted(set(data.speaker.tolist())):
+            tr, te = audio.speaker_split(data, spk)
+            accs[spk] = _classify(feats, data.digit, tr, te, cfg.alphas, cfg.val_frac, cfg.seed)[0]
+            store.log({"split": f"speaker:{spk}", "test_accuracy": accs[spk]})
+        vals = np.array(list(accs.values()))
+        out.update(speaker_accuracy_mean=float(vals.mean()), speaker_accuracy_std=float(vals.std()),
+                   speaker_accuracy=accs)
+    return out
+
+
+# ----------------------------------------------------------------------------- device networks
+
+
+@dataclasses.dataclass(frozen=True)
+class NetTrainCfg:
+    """Backpropagation through the device models (Adam), then a ridge refit of the readout."""
+
+    steps: int = param(300, ge=0, doc="Adam steps (0: ridge readout only)")
+    lr: float = param(0.01, gt=0)
+    chunk: int = param(200, ge=10, doc="training chunk length (samples) incl. washout")
+    chunk_washout: int = param(50, ge=0)
+    batch: int = param(8, ge=1, doc="chunks per step")
+    noise_aware: bool = param(False, doc="train with the device noise on")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    seed: int = 0
+    n_seeds: int = param(5, ge=1, doc="seeds seed .. seed + n_seeds - 1")
+    kinds: list[str] = param(["stno", "mtj"], choices=("esn", "stno", "delay", "mtj"))
+    arrangement: str = param("deep", choices=("parallel", "deep"))
+    nodes: int = param(40, ge=2, doc="total nodes (split evenly over kinds)")
+    compare_single: bool = param(True, doc="also train every single-kind network of the same node count")
+    task: TaskCfg = section(TaskCfg)
+    reservoir: ReservoirCfg = section(ReservoirCfg)
+    train: NetTrainCfg = section(NetTrainCfg)
+    alphas: list[float] = param(list(DEFAULT_ALPHAS), gt=0)
+
+    def validate(self) -> None:
+        if len(self.kinds) < 1:
+            raise ConfigError("kinds = []: give at least one device kind")
+        if self.nodes < len(self.kinds):
+            raise ConfigError(f"nodes = {self.nodes}: need at least one node per kind ({len(self.kinds)} kinds)")
+        if self.task.name not in ("narma10", "mackey_glass", "sine_square"):
+            raise ConfigError(f"task.name = {self.task.name!r}: allowed values for networks are "
+                              "['narma10', 'mackey_glass', 'sine_square']")
+        if self.train.chunk_washout >= self.train.chunk:
+            raise ConfigError(f"train.chunk = {self.train.chunk} is too short for train.chunk_washout = "
+                              f"{self.train.chunk_washout}")
+        if self.train.chunk > self.task.n_train:
+            raise ConfigError(f"train.chunk = {self.train.chunk}: must be <= task.n_train = {self.task.n_train}")
+        for k in self.kinds:
+            _check_device(dataclasses.replace(self.reservoir, device=k))
+
+
+def build_network(cfg: NetworkConfig, kinds: list[str], seed: int, d_in: int = 1) -> DeviceNetwork:
+    """Layers of ``kinds`` sharing ``cfg.nodes`` nodes, trainable weights, readout zero."""
+    sizes = [cfg.nodes // len(kinds) + (1 if i < cfg.nodes % len(kinds) else 0) for i in range(len(kinds))]
+    layers, prev = [], 0
+    for i, (k, n) in enumerate(zip(kinds, sizes)):
+        extra = prev if (cfg.arrangement == "deep" and i > 0) else 0
+        layers.append(build(cfg.reservoir, d_in + extra, seed * 100 + i, kind=k, units=n, trainable=True))
+        prev = n
+    return DeviceNetwork(tuple(layers), jnp.zeros((1, cfg.nodes + 1)), cfg.arrangement, cfg.train.chunk_washout)
+
+
+def _train_network(net: DeviceNetwork, u_tr, y_tr, tc: NetTrainCfg, seed: int, log=None) -> DeviceNetwork:
+    if tc.steps == 0:
+        return net
+    opt = optax.adam(tc.lr)
+    params, static = eqx.partition(net, net.param_filter())
+    state = opt.init(params)
+    starts = np.arange(0, len(u_tr) - tc.chunk + 1, tc.chunk // 2)
+    uc = jnp.asarray(np.stack([u_tr[s:s + tc.chunk] for s in starts]), jnp.float32)
+    yc = jnp.asarray(np.stack([y_tr[s:s + tc.chunk] for s in starts]), jnp.float32)
+
+    def loss_fn(p, ub, yb, key):
+        m = eqx.combine(p, static)
+        keys = jax.random.split(key, ub.shape[0])
+        return jnp.mean(jax.vmap(lambda u, y, k: m.loss(u, y, k if tc.noise_aware else None))(ub, yb, keys))
+
+    @jax.jit
+    def step(p, s, idx, key):
+        loss, g = jax.value_and_grad(loss_fn)(p, uc[idx], yc[idx], key)
+        upd, s = opt.update(g, s, p)
+        return optax.apply_updates(p, upd), s, loss
+
+    rng = np.random.default_rng(seed)
+    key = jax.random.PRNGKey(seed)
+    for i in range(tc.steps):
+        key, sub = jax.random.split(key)
+        idx = jnp.asarray(rng.choice(len(starts), min(tc.batch, len(starts)), replace=False))
+        new, new_state, loss = step(params, state, idx, sub)
+        if not np.isfinite(float(loss)):
+            raise DeviceError(f"device network training diverged at step {i} (loss {float(loss)}); lower train.lr "
+                              f"(= {tc.lr}) or the input scaling")
+        params, state = new, new_state
+        if log is not None and (i % 25 == 0 or i == tc.steps - 1):
+            log(i, float(loss))
+    return eqx.combine(params, static)
+
+
+def _evaluate_network(net: DeviceNetwork, u, y, w: int, a: int, b: int, alphas, key=None) -> tuple[float, float, np.ndarray]:
+    phi = np.asarray(_features_jit(net, jnp.asarray(u, jnp.float32), key))
+    check_finite(phi, net.layers[0].device, "device network")
+    readout, _ = fit_ridge_cv(phi[w:a], y[w:a], phi[a:b], y[a:b], tuple(alphas))
+    pred = readout(phi[b:])
+    return ts.nrmse(pred, y[b:]), ts.nrmse(readout(phi[a:b]), y[a:b]), pred
+
+
+@eqx.filter_jit
+def _features_jit(net, u, key):
+    return net.features(u, key)
+
+
+def run_network(cfg: NetworkConfig, store) -> dict:
+    t = cfg.task
+    candidates = {"+".join(cfg.kinds) + f" ({cfg.arrangement})": list(cfg.kinds)}
+    if cfg.compare_single:
+        candidates.update({k: [k] for k in dict.fromkeys(cfg.kinds + ["stno", "delay", "mtj"])})
+    results: dict[str, list[float]] = {name: [] for name in candidates}
+    results_val: dict[str, list[float]] = {name: [] for name in candidates}
+    best_pred = None
+    for s in range(cfg.seed, cfg.seed + cfg.n_seeds):
+        u_raw, y = _task_data(t, cfg.nodes, s)
+        u_raw = ts.check_series(u_raw, t.washout)
+        w, a = t.washout, t.washout + t.n_train
+        b = a + t.n_val
+        u, _, _ = _standardize(u_raw, a)
+        ym, ys = y[w:a].mean(0), y[w:a].std(0)
+        y_tr = (y[w:a] - ym) / ys
+        for name, kinds in candidates.items():
+            net = build_network(cfg, kinds, s)
+            net = eqx.tree_at(lambda m: m.w_out, net, jnp.zeros((1, net.n_features + 1)))
+            log = lambda i, loss, name=name, s=s: store.log({"model": name, "seed": s, "step": i, "train_mse": loss})
+            net = _train_network(net, u[w:a], y_tr, cfg.train, s, log)
+            nr, nv, pred = _evaluate_network(net, u, y, w, a, b, cfg.alphas)
+            results[name].append(nr)
+            results_val[name].append(nv)
+            store.log({"model": name, "seed": s, "test_nrmse": nr, "val_nrmse": nv})
+            if name == next(iter(candidates)) and s == cfg.seed:
+                best_pred = (y[b:b + 300], pred[:300])
+                store.save_checkpoint(net)
+    hetero = next(iter(candidates))
+    out: dict = {"task": t.name if t.name != "mackey_glass" else f"mackey_glass_h{t.horizon}", "nodes": cfg.nodes,
+                 "seeds": cfg.n_seeds, "network": hetero,
+                 "nrmse": float(np.mean(results[hetero])), "nrmse_std": float(np.std(results[hetero])),
+                 "nrmse_definition": "RMS error / std(target) on the test split"}
+    singles = {k: v for k, v in results.items() if k != hetero}
+    for k, v in results.items():
+        out[f"nrmse[{k}]"] = f"{np.mean(v):.4f} +- {np.std(v):.4f}"
+    if singles:
+        best = min(singles, key=lambda k: np.mean(results_val[k]))
+        out.update(best_single_kind=best, best_single_nrmse=float(np.mean(singles[best])),
+                   best_single_nrmse_std=float(np.std(singles[best])),
+                   hetero_beats_best_single=bool(np.mean(results[hetero]) < np.mean(singles[best])))
+    if best_pred is not None:
+        _plot_series(best_pred[0], best_pred[1], store.plot_path("prediction.png"),
+                     f"{hetero}, {cfg.nodes} nodes: test NRMSE {results[hetero][0]:.3g} (seed {cfg.seed})")
+    _plot_bars(results, store.plot_path("comparison.png"), f"{t.name}: test NRMSE over {cfg.n_seeds} seeds")
+    return out
+
+
+def _plot_bars(results: dict[str, list[float]], path, title):
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 1, 3.2))
+    ax.bar(range(len(names)), [np.mean(results[n]) for n in names], yerr=[np.std(results[n]) for n in names],
+           color=["tab:red"] + ["tab:gray"] * (len(names) - 1), capsize=4)
+    ax.set_xticks(range(len(names)), names, fontsize=7)
+    ax.set_ylabel("test NRMSE")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+EXPERIMENTS = [
+    Experiment("reservoir_timeseries", TimeseriesConfig, run_timeseries,
+               "Reservoir (ESN / STNO / delay node / SMTJ) + ridge readout on a time-series task",
+               headline=("nrmse", "memory_capacity", "valid_time_lyapunov"),
+               tour={"reservoir.units": 100, "task.n_train": 2000, "task.n_test": 1000}),
+    Experiment("reservoir_fsdd", FSDDConfig, run_fsdd,
+               "Spoken digits (FSDD) with a reservoir: MFCC -> reservoir -> ridge on averaged states",
+               headline=("test_accuracy", "speaker_accuracy_mean")),
+    Experiment("reservoir_network", NetworkConfig, run_network,
+               "Heterogeneous device network trained by backprop through device models vs single-kind networks",
+               headline=("nrmse", "best_single_nrmse", "hetero_beats_best_single"),
+               tour={"n_seeds": 1, "compare_single": False, "train.steps": 60, "task.n_train": 1000,
+                     "task.n_val": 500, "task.n_test": 1000}),
+]

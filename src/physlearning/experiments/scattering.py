@@ -1,0 +1,420 @@
+"""Pillar 3: learning with linear wave scattering (Wanjura & Marquardt, arXiv:2308.16181).
+
+Experiments:
+
+* ``scattering_digits``: a layered coupled-mode network (inputs -> hidden -> outputs)
+  classifies digits (UCI optdigits from a directory, scikit-learn digits, MNIST), pixels
+  encoded as detunings 5 kappa (1 - p/16), output Im S_ll, softmax cross-entropy, trained
+  with the measurement rule (or autodiff / finite differences); logistic-regression and
+  MLP baselines on the same split.
+* ``scattering_robustness``: accuracy vs measurement noise and vs detuning calibration
+  error (plus coupling disorder and extra loss), each trained with the measurement rule
+  on the nonideal hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from physlearning.config import ConfigError, param, section
+from physlearning.core import (
+    Compose,
+    GaussianMeasurementNoise,
+    Nonideality,
+    SoftmaxCrossEntropy,
+    tree_cosine,
+    tree_rel_error,
+)
+from physlearning.experiments import plots
+from physlearning.experiments.registry import Experiment
+from physlearning.experiments.runstore import RunStore
+from physlearning.experiments.trainer import Trainer, make_optimizer
+from physlearning.rules.perturbative import SPSA, FiniteDifference
+from physlearning.rules.scattering_grad import MeasurementRule, ScatteringAutodiff, hardware_outputs
+from physlearning.substrates.scattering import (
+    READOUTS,
+    CouplingDisorder,
+    DetuningCalibrationError,
+    ExtraLoss,
+    Layout,
+    ScatteringNetwork,
+    check_pixels,
+    check_solvable,
+    layered_network,
+)
+from physlearning.tasks import datasets
+
+RULES = ("measurement", "autodiff", "finite_difference", "spsa")
+FD_MAX_PARAMS = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """Data set and split."""
+
+    name: str = param("sklearn_digits", choices=("optdigits", "sklearn_digits", "mnist"),
+                      doc="optdigits / mnist read data.dir; sklearn_digits needs no files")
+    dir: str = param("", path="dir", doc="directory with optdigits.tra/.tes (or MNIST IDX files)")
+    val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training rows")
+    max_train: int = param(0, ge=0, doc="use at most this many training rows (0: all)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """Layered coupled-mode network; rates and frequencies in units of kappa."""
+
+    hidden: int = param(80, ge=0, doc="hidden modes (0: inputs couple straight to outputs)")
+    duplicate: int = param(2, ge=1, doc="input modes per pixel (paper: 2, 128 modes for 64 pixels)")
+    kappa: float = param(1.0, gt=0, doc="decay rate of every mode (port decay at outputs, intrinsic elsewhere)")
+    input_scale: float = param(5.0, gt=0, doc="detuning of a blank pixel, in kappa (paper: 5)")
+    coupling: float = param(2.0, gt=0, doc="initial coupling scale J/kappa (paper: 2)")
+    disorder: float = param(0.5, ge=0, doc="relative random spread of the initial couplings")
+    init: str = param("scaled", choices=("paper", "scaled"),
+                      doc="paper: J = coupling (1 + disorder xi); scaled: J = coupling xi / sqrt(fan-in)")
+    complex_couplings: bool = param(False, doc="train complex couplings (needs flux-reversed probes)")
+    omega: float = param(0.0, doc="probe frequency relative to the bare resonance")
+    readout: str = param("im", choices=READOUTS, doc="y_l = Im S_ll, Re S_ll or |S_ll|^2")
+    solver: str = param("schur", choices=("schur", "dense"), doc="eliminate the input modes first, or one dense LU")
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+    """Learning rule and optimiser."""
+
+    rule: str = param("measurement", choices=RULES, doc="gradient source")
+    optimizer: str = param("adam", choices=("adam", "adamw", "sgd"))
+    lr: float = param(0.01, gt=0)
+    schedule: str = param("cosine", choices=("constant", "cosine"))
+    epochs: int = param(30, ge=1)
+    batch_size: int = param(32, ge=1)
+    temperature: float = param(0.1, gt=0, doc="softmax temperature on y (y in [-1, 1])")
+    select: str = param("val", choices=("val", "final"), doc="report the model chosen on validation, or the last")
+    fd_step: float = param(1e-3, gt=0, doc="finite-difference / SPSA step")
+    spsa_samples: int = param(8, ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    """Nonidealities of the physical network (all zero: ideal)."""
+
+    measurement_noise: float = param(0.0, ge=0, doc="Gaussian noise std on every measured amplitude (probe = 1)")
+    calibration_error: float = param(0.0, ge=0, doc="std of fixed detuning offsets, in kappa")
+    coupling_disorder: float = param(0.0, ge=0, doc="relative fabrication disorder of the couplings")
+    extra_loss: float = param(0.0, ge=0, doc="extra intrinsic loss on every mode, in kappa")
+    seed: int = param(1234, doc="seed of the frozen fabrication/calibration errors")
+
+
+@dataclasses.dataclass(frozen=True)
+class Baselines:
+    """Digital baselines on the same split."""
+
+    enabled: bool = param(True)
+    mlp_hidden: int = param(150, ge=1, doc="MLP width (150: 11,260 parameters for 64 pixels)")
+
+
+def _validate_common(data: Data, net: Network, train: Train) -> None:
+    if data.name in ("optdigits", "mnist") and not data.dir:
+        raise ConfigError(f"data.dir = '': data.name = {data.name!r} reads its files from a directory you give "
+                          "(e.g. ../shared/data/optdigits); or use data.name = 'sklearn_digits'")
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitsConfig:
+    seed: int = 0
+    data: Data = section(Data)
+    network: Network = section(Network)
+    train: Train = section(Train)
+    hardware: Hardware = section(Hardware)
+    baselines: Baselines = section(Baselines)
+
+    def validate(self) -> None:
+        _validate_common(self.data, self.network, self.train)
+        if self.train.rule in ("finite_difference",):
+            n_in = 784 if self.data.name == "mnist" else 64
+            sizes = [n_in * self.network.duplicate] + ([self.network.hidden] if self.network.hidden else []) + [10]
+            p = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + sum(sizes)
+            if p > FD_MAX_PARAMS:
+                raise ConfigError(f"train.rule = 'finite_difference' with {p} parameters: allowed only up to "
+                                  f"{FD_MAX_PARAMS} (one forward pass per parameter per step); use 'measurement'")
+
+
+# ----- building blocks ------------------------------------------------------------------
+def load_split(data: Data, seed: int) -> datasets.Split:
+    if data.name == "optdigits":
+        split = datasets.optdigits(data.dir, seed=seed, val_frac=data.val_frac)
+    elif data.name == "mnist":
+        split = datasets.mnist(data.dir, seed=seed, val_frac=data.val_frac)
+    else:
+        split = datasets.sklearn_digits(seed=seed, val_frac=data.val_frac)
+    if data.max_train and data.max_train < len(split.x_train):
+        split = dataclasses.replace(split, x_train=split.x_train[:data.max_train], y_train=split.y_train[:data.max_train],
+                                    note=split.note + f"; first {data.max_train} training rows used")
+    for name in ("x_train", "x_val", "x_test"):
+        check_pixels(getattr(split, name))
+    return split
+
+
+def build_network(net: Network, n_pixels: int, n_out: int, key, extra_loss: float = 0.0) -> ScatteringNetwork:
+    layout = Layout(n_pixels=n_pixels, n_out=n_out, hidden=net.hidden, duplicate=net.duplicate, kappa=net.kappa)
+    return layered_network(layout, key, coupling=net.coupling, disorder=net.disorder, init=net.init,
+                           complex_couplings=net.complex_couplings, omega=net.omega, input_scale=net.input_scale,
+                           readout=net.readout, solver=net.solver)
+
+
+def build_nonideality(hw: Hardware) -> Nonideality | None:
+    parts: list[Nonideality] = []
+    if hw.coupling_disorder:
+        parts.append(CouplingDisorder(hw.coupling_disorder))
+    if hw.calibration_error:
+        parts.append(DetuningCalibrationError(hw.calibration_error))
+    if hw.extra_loss:
+        parts.append(ExtraLoss(hw.extra_loss))
+    if hw.measurement_noise:
+        parts.append(GaussianMeasurementNoise(hw.measurement_noise))
+    return Compose(tuple(parts)) if parts else None
+
+
+def make_rule(train: Train, nonideal: Nonideality | None, hw_seed: int):
+    if train.rule == "measurement":
+        return MeasurementRule(nonideal, hw_seed)
+    if train.rule == "autodiff":
+        return ScatteringAutodiff(nonideal, hw_seed)
+    if train.rule == "finite_difference":
+        return FiniteDifference(train.fd_step, True, nonideal)
+    return SPSA(train.fd_step, train.spsa_samples, nonideal)
+
+
+def make_predict(nonideal: Nonideality | None, hw_seed: int, chunk: int = 256):
+    """Jitted hardware outputs over fixed-size chunks (padded, so one compile)."""
+
+    @jax.jit
+    def outputs(model, x, key):
+        return hardware_outputs(model, x, nonideal, hw_seed, key)
+
+    def predict(model, x: np.ndarray, seed: int = 0) -> np.ndarray:
+        n = len(x)
+        pad = (-n) % chunk
+        xp = np.concatenate([x, np.repeat(x[:1], pad, 0)]) if pad else x
+        key = jax.random.PRNGKey(seed)
+        ys = [np.asarray(outputs(model, jnp.asarray(xp[i:i + chunk]), jax.random.fold_in(key, i)))
+              for i in range(0, len(xp), chunk)]
+        return np.concatenate(ys)[:n]
+
+    return predict
+
+
+def metrics(y: np.ndarray, labels: np.ndarray, cost: SoftmaxCrossEntropy, prefix: str) -> dict[str, float]:
+    logp = jax.nn.log_softmax(jnp.asarray(y) / cost.temperature)
+    loss = -float(jnp.mean(logp[np.arange(len(labels)), labels]))
+    return {f"{prefix}_accuracy": float(np.mean(np.argmax(y, 1) == labels)), f"{prefix}_loss": loss}
+
+
+def digital_baselines(split: datasets.Split, seed: int, mlp_hidden: int) -> dict[str, float]:
+    """Logistic regression and a one-hidden-layer MLP (scikit-learn) on the same split."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lr = LogisticRegression(max_iter=3000).fit(split.x_train, split.y_train)
+        out["logistic_test_accuracy"] = float(lr.score(split.x_test, split.y_test))
+        out["logistic_params"] = int(lr.coef_.size + lr.intercept_.size)
+        mlp = MLPClassifier((mlp_hidden,), max_iter=500, early_stopping=True, random_state=seed)
+        mlp.fit(split.x_train, split.y_train)
+        out["mlp_test_accuracy"] = float(mlp.score(split.x_test, split.y_test))
+        out["mlp_params"] = int(sum(w.size for w in mlp.coefs_) + sum(b.size for b in mlp.intercepts_))
+    return out
+
+
+def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: Nonideality | None,
+                  progress: bool = True, desc: str = "scattering"):
+    """Build and train one network; returns (TrainResult, predict, cost, net0)."""
+    net0 = build_network(cfg.network, split.x_train.shape[1], split.n_classes, jax.random.PRNGKey(cfg.seed))
+    check_solvable(net0, split.x_train[:4])
+    cost = SoftmaxCrossEntropy(temperature=cfg.train.temperature)
+    predict = make_predict(nonideal, cfg.hardware.seed)
+    steps = max(min(len(split.x_train), len(split.x_train) // cfg.train.batch_size), 1)
+    opt = make_optimizer(cfg.train.optimizer, cfg.train.lr, epochs=cfg.train.epochs, steps_per_epoch=steps,
+                         schedule=cfg.train.schedule)
+
+    def evaluate(model, x, y):
+        return metrics(predict(model, x, seed=1), y, cost, "val")
+
+    trainer = Trainer(make_rule(cfg.train, nonideal, cfg.hardware.seed), cost, opt, cfg.train.epochs,
+                      cfg.train.batch_size, seed=cfg.seed, evaluate=evaluate, store=store,
+                      select=cfg.train.select, progress=progress, desc=desc)
+    res = trainer.fit(net0, (split.x_train, datasets.one_hot(split.y_train, split.n_classes)),
+                      (split.x_val, split.y_val))
+    return res, predict, cost, net0
+
+
+def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
+    split = load_split(cfg.data, cfg.seed)
+    nonideal = build_nonideality(cfg.hardware)
+    res, predict, cost, net0 = train_network(cfg, split, store, nonideal)
+    model = res.model
+    t0 = time.perf_counter()
+    y_test = predict(model, split.x_test, seed=2)
+    test = metrics(y_test, split.y_test, cost, "test")
+    eval_s = time.perf_counter() - t0
+    pred = np.argmax(y_test, 1)
+    cm = np.zeros((split.n_classes, split.n_classes), int)
+    np.add.at(cm, (split.y_test, pred), 1)
+    plots.curves(res.history, store.plot_path("scattering_training.png"),
+                 keys=["train_loss", "val_loss", "val_accuracy"],
+                 title=f"{cfg.data.name}, hidden={cfg.network.hidden}, rule={cfg.train.rule}")
+    plots.confusion(cm, store.plot_path("scattering_confusion.png"),
+                    title=f"test accuracy {test['test_accuracy']:.4f}")
+    store.save_array("test_outputs.npz", y=y_test, labels=split.y_test)
+    train_s = res.history[-1]["time_s"]
+    summary = {
+        **test,
+        "val_accuracy": res.history[res.best_epoch - 1].get("val_accuracy"),
+        "selected_epoch": res.best_epoch, "epochs": cfg.train.epochs,
+        "train_time_s": train_s, "compile_time_s": res.compile_time_s,
+        "epoch_time_s": (train_s - res.compile_time_s) / cfg.train.epochs,
+        "test_eval_time_s": eval_s, "n_params": model.n_trainable(), "n_modes": model.n_modes,
+        "probe_settings_per_epoch": float(res.history[-1].get("aux_probe_settings", 0.0))
+        * (len(split.x_train) // min(cfg.train.batch_size, len(split.x_train))),
+        "data": split.note,
+    }
+    if cfg.baselines.enabled:
+        summary.update(digital_baselines(split, cfg.seed, cfg.baselines.mlp_hidden))
+    return summary
+
+
+# ----- robustness sweep -------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """Levels of each nonideality; one training run per level (and seed)."""
+
+    measurement_noise: list[float] = param([0.0, 0.01, 0.03, 0.1, 0.3], ge=0)
+    calibration_error: list[float] = param([0.0, 0.1, 0.3, 1.0], ge=0)
+    coupling_disorder: list[float] = param([], ge=0)
+    extra_loss: list[float] = param([], ge=0)
+    seeds: int = param(1, ge=1, doc="training seeds per level")
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustnessConfig:
+    seed: int = 0
+    data: Data = section(Data)
+    network: Network = section(Network)
+    train: Train = section(Train)
+    hardware: Hardware = section(Hardware)
+    sweep: Sweep = section(Sweep)
+
+    def validate(self) -> None:
+        _validate_common(self.data, self.network, self.train)
+        if self.train.rule == "finite_difference":
+            raise ConfigError("train.rule = 'finite_difference': the sweep trains with 'measurement' or 'autodiff'")
+
+
+def run_robustness(cfg: RobustnessConfig, store: RunStore) -> dict:
+    split = load_split(cfg.data, cfg.seed)
+    summary: dict = {"data": split.note}
+    table = {}
+    kinds = [k for k in ("measurement_noise", "calibration_error", "coupling_disorder", "extra_loss")
+             if getattr(cfg.sweep, k)]
+    for kind in kinds:
+        rows = []
+        for level in getattr(cfg.sweep, kind):
+            accs = []
+            for s in range(cfg.sweep.seeds):
+                hw = dataclasses.replace(cfg.hardware, **{kind: float(level)}, seed=cfg.hardware.seed + s)
+                sub = dataclasses.replace(cfg, seed=cfg.seed + s, hardware=hw)
+                nonideal = build_nonideality(hw)
+                res, predict, cost, _ = train_network(sub, split, None, nonideal, progress=False,
+                                                      desc=f"{kind}={level}")
+                acc = metrics(predict(res.model, split.x_test, seed=2), split.y_test, cost, "test")["test_accuracy"]
+                accs.append(acc)
+                store.log({"event": "level", "kind": kind, "level": level, "seed": cfg.seed + s,
+                           "test_accuracy": acc, "selected_epoch": res.best_epoch,
+                           "train_time_s": res.history[-1]["time_s"]})
+            rows.append((float(level), float(np.mean(accs)), float(np.std(accs))))
+            summary[f"test_accuracy_{kind}_{level:g}"] = float(np.mean(accs))
+        table[kind] = rows
+    _plot_sweep(table, store.plot_path("scattering_robustness.png"))
+    store.save_array("robustness.npz", **{k: np.array(v) for k, v in table.items()})
+    base = [r[1] for rows in table.values() for r in rows if r[0] == 0.0]
+    if base:
+        summary["test_accuracy"] = base[0]
+    worst = {k: min(r[1] for r in rows) for k, rows in table.items()}
+    summary.update({f"worst_test_accuracy_{k}": v for k, v in worst.items()})
+    return summary
+
+
+def _plot_sweep(table: dict, path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(table), figsize=(4.2 * len(table), 3.4), squeeze=False)
+    for ax, (kind, rows) in zip(axes[0], table.items()):
+        lv = np.array([r[0] for r in rows])
+        m = np.array([r[1] for r in rows])
+        s = np.array([r[2] for r in rows])
+        xs = np.where(lv > 0, lv, np.min(lv[lv > 0]) / 3 if np.any(lv > 0) else 1.0)
+        ax.errorbar(xs, m, yerr=s, marker="o", capsize=3)
+        ax.set_xscale("log")
+        ax.set_xlabel(kind.replace("_", " ") + (" (0 at left)" if np.any(lv == 0) else ""))
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+EXPERIMENTS = [
+    Experiment(
+        "scattering_digits", DigitsConfig, run_digits,
+        "Linear wave scattering network classifies digits, trained from scattering measurements",
+        headline=("test_accuracy", "n_params", "epoch_time_s", "logistic_test_accuracy", "mlp_test_accuracy"),
+        tour={"network.hidden": 20, "train.epochs": 4, "baselines.enabled": False},
+    ),
+    Experiment(
+        "scattering_robustness", RobustnessConfig, run_robustness,
+        "Scattering network accuracy vs measurement noise and detuning calibration error",
+        headline=("test_accuracy", "worst_test_accuracy_measurement_noise", "worst_test_accuracy_calibration_error"),
+        tour=None,
+    ),
+]
+
+
+# ----- gradient matrix ---------------------------------------------------------------------
+def matrix_rows() -> list[dict]:
+    """Measurement rule, finite differences and SPSA vs autodiff through the dense S matrix
+    (small random float64 layered network, 8 inputs -> 6 hidden -> 3 outputs)."""
+    import equinox as eqx
+
+    from physlearning.rules.scattering_grad import dense_reference_loss
+
+    cost = SoftmaxCrossEntropy()
+    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 4), jnp.float64)
+    t = jax.nn.one_hot(jnp.arange(5) % 3, 3)
+    rows = []
+    for cplx in (False, True):
+        net = layered_network(Layout(n_pixels=4, n_out=3, hidden=6, duplicate=2), jax.random.PRNGKey(0),
+                              complex_couplings=cplx, init="scaled", dtype=jnp.float64)
+        params, static = eqx.partition(net, net.param_filter())
+        ref = jax.grad(lambda p: dense_reference_loss(eqx.combine(p, static), x, t, cost))(params)
+        name = f"scattering layered ({'complex' if cplx else 'real'} J)"
+        rules = [("measurement", MeasurementRule(),
+                  f"{3 * (2 if cplx else 1)} probe settings/sample, {net.n_modes} mode taps each")]
+        if not cplx:
+            rules += [("finite_difference (h=1e-5)", FiniteDifference(1e-5),
+                       f"{2 * net.n_trainable() + 1} forward passes/batch"),
+                      ("spsa (8 dirs)", SPSA(1e-5, 8), "17 forward passes/batch; stochastic")]
+        for rname, rule, note in rules:
+            g, _ = rule.gradient(net, (x, t), cost, jax.random.PRNGKey(3))
+            rows.append({"substrate": name, "rule": rname, "cosine": float(tree_cosine(g, ref)),
+                         "rel_error": float(tree_rel_error(g, ref)), "note": note})
+    return rows

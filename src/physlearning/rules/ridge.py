@@ -1,0 +1,127 @@
+"""Linear readouts for reservoirs: closed-form ridge regression with the regularisation
+chosen on a validation split, sequence classification, and the readout delta rule.
+
+Ridge (Tikhonov) readout: ``W = argmin ||X W + b - Y||^2 + alpha ||W||^2`` (bias not
+penalised), solved in float64 from the centred Gram matrix, computed once for all
+``alpha``: ``W(alpha) = (X_c^T X_c + alpha 1)^{-1} X_c^T Y_c`` (Cholesky), ``b = mean(Y) -
+mean(X) W``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from physlearning.core import LearningRule
+
+DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
+
+
+@dataclasses.dataclass(frozen=True)
+class Readout:
+    """``y = x @ w + b``."""
+
+    w: np.ndarray
+    b: np.ndarray
+    alpha: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, np.float64) @ self.w + self.b
+
+
+class RidgeSolver:
+    """Sufficient statistics of ``x`` (n, F), ``y`` (n, d): ``n``, sums and ``X^T X``,
+    ``X^T Y`` (additive, so train and validation statistics combine), reused for many alphas."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        x = np.asarray(x, np.float64)
+        y = np.asarray(y, np.float64)
+        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+            raise ValueError(f"ridge: expected x (n, F) and y (n, d) with equal n, got {x.shape} and {y.shape}")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("ridge: states or targets contain NaN/inf")
+        self.n, self.sx, self.sy = len(x), x.sum(0), y.sum(0)
+        self.xx, self.xy = x.T @ x, x.T @ y
+
+    def __add__(self, other: RidgeSolver) -> RidgeSolver:
+        out = object.__new__(RidgeSolver)
+        out.n, out.sx, out.sy = self.n + other.n, self.sx + other.sx, self.sy + other.sy
+        out.xx, out.xy = self.xx + other.xx, self.xy + other.xy
+        return out
+
+    def solve(self, alpha: float) -> Readout:
+        mx, my = self.sx / self.n, self.sy / self.n
+        a = self.xx - self.n * np.outer(mx, mx) + alpha * np.eye(len(mx))
+        b = self.xy - self.n * np.outer(mx, my)
+        try:
+            w = scipy.linalg.cho_solve(scipy.linalg.cho_factor(a), b)
+        except np.linalg.LinAlgError:
+            w = np.linalg.lstsq(a, b, rcond=None)[0]
+        return Readout(w, my - mx @ w, float(alpha))
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> Readout:
+    """Ridge readout for one ``alpha``."""
+    return RidgeSolver(x, y).solve(alpha)
+
+
+def fit_ridge_cv(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                 alphas: tuple[float, ...] = DEFAULT_ALPHAS, score: str = "mse") -> tuple[Readout, dict[float, float]]:
+    """Choose ``alpha`` on the validation split (lowest MSE, or highest accuracy with
+    ``score="accuracy"`` for one-hot targets), then refit on train + validation."""
+    if not alphas or any(a <= 0 for a in alphas):
+        raise ValueError(f"ridge alphas = {alphas!r}: need at least one value, all > 0")
+    solver = RidgeSolver(x_train, y_train)
+    scores = {}
+    for a in alphas:
+        pred = solver.solve(a)(x_val)
+        if score == "accuracy":
+            scores[a] = -float(np.mean(pred.argmax(1) == np.asarray(y_val).argmax(1)))
+        else:
+            scores[a] = float(np.mean((pred - y_val) ** 2))
+    best = min(scores, key=lambda a: (scores[a], -a))
+    return (solver + RidgeSolver(x_val, y_val)).solve(best), scores
+
+
+def sequence_features(states: np.ndarray, lengths: np.ndarray, mode: str = "mean") -> np.ndarray:
+    """Sequence-classification features from states ``(B, T, N)`` with valid ``lengths``:
+    ``mean`` (state averaging over valid frames), ``last`` (last valid state) or
+    ``mean+last``."""
+    states = np.asarray(states, np.float64)
+    mask = (np.arange(states.shape[1])[None, :] < lengths[:, None]).astype(np.float64)
+    mean = (states * mask[..., None]).sum(1) / np.maximum(lengths, 1)[:, None]
+    last = states[np.arange(len(states)), np.maximum(lengths - 1, 0)]
+    if mode == "mean":
+        return mean
+    if mode == "last":
+        return last
+    if mode == "mean+last":
+        return np.concatenate([mean, last], axis=1)
+    raise ValueError(f"sequence readout mode {mode!r}: allowed values are ['mean', 'last', 'mean+last']")
+
+
+class ReadoutDeltaRule(LearningRule):
+    """Gradient of the mean squared readout error computed from *measured* features only:
+    ``dL/dW_out = mean_t (y_t - target_t) [phi_t, 1]^T`` (the delta rule; needs no model of
+    the device). Substrates provide ``features(x, key)`` (T, F) and a ``w_out`` field
+    (d_out, F + 1); every other parameter gets a zero gradient."""
+
+    def gradient(self, substrate, batch, cost, key):
+        x, target = batch
+        keys = jax.random.split(key, x.shape[0])
+        phi = jax.vmap(lambda xi, k: substrate.features(xi, k))(x, keys)
+        phi = jax.lax.stop_gradient(phi)
+        phi1 = jnp.concatenate([phi, jnp.ones(phi.shape[:-1] + (1,), phi.dtype)], axis=-1)
+        y = phi1 @ substrate.w_out.T
+        err = y - target
+        n = err.shape[0] * err.shape[1]
+        g_out = jnp.einsum("btk,btf->kf", err, phi1) / n
+        grads = jax.tree_util.tree_map(jnp.zeros_like, substrate.params())
+        grads = eqx.tree_at(lambda s: s.w_out, grads, g_out)
+        loss = 0.5 * jnp.sum(err**2) / n
+        return grads, {"loss": loss}

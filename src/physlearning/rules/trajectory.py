@@ -1,0 +1,129 @@
+"""Trajectory-likelihood (minimal-heat) training of a Langevin computer (Whitelam, arXiv:2506.15121).
+
+1. Noising: data are loaded into the visible units and the computer relaxes in its *bare*
+   potential (couplings and biases off: V0 = sum_i J2 x_i^2 + J4 x_i^4) for ``n_steps``
+   Euler-Maruyama steps, ending at the noise distribution (equilibrium of V0).
+2. The recorded visible path is reversed in time: omega = (v_T, ..., v_0) goes noise -> data.
+3. Hidden units are not in the data. They follow the computer's own dynamics with the
+   visible units driven along omega (playback), starting from the noise distribution,
+   exactly as they will during generation.
+4. Objective: the log-probability of omega under the computer's Euler-Maruyama dynamics with
+   protocol theta(t) (the discretised Onsager-Machlup action),
+
+       ln P_theta[omega] = sum_n sum_{i visible} ln N(v_{n+1,i}; x_{n,i} + mu dt F_{k(n),i}(x_n), 2 mu kT dt),
+
+   maximised over the protocol parameters theta = (J^(k), b^(k)).
+
+Why no backpropagation through the simulation is needed: the trajectory is *recorded data*
+(held fixed), and ln P is a sum of Gaussian transition densities whose only dependence on theta
+is through the drift at the recorded states. With residual r_n = x_{n+1} - x_n - mu dt F(x_n)
+(the realised thermal kick), d ln P / d b_i^(k) = -sum_{n in k} r_{n,i} / (2 kT) and
+d ln P / d J_ij^(k) = -sum_{n in k} (r_{n,i} x_{n,j} + r_{n,j} x_{n,i}) / (4 kT): local
+correlations of each unit's kick with its neighbour's state, accumulated over the slice.
+Hidden-unit transitions are left out of the objective: they are sampled from the model
+itself, so their score has zero mean and would only add variance.
+
+Heat: by microscopic reversibility, ln P_theta[omega] - ln P_theta[omega reversed] =
+Q[omega] / kT + O(dt), with Q the heat emitted (Sekimoto); maximising ln P_theta[omega] while the
+noising path probability is fixed drives the path KL divergence
+D = <ln P_0[noising path] - ln P_theta[omega]> (the excess entropy production of generation,
+in nats) down. Both are logged as ``aux``.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from physlearning.core import Batch, Cost, LearningRule
+from physlearning.substrates.langevin import LangevinComputer
+
+
+def noising_paths(computer: LangevinComputer, data: Array, key: PRNGKeyArray) -> Array:
+    """Full noising paths (B, n_steps+1, N): visible units start at ``data``, hidden units at
+    their equilibrium given the data (relaxed for n_steps under theta_0 with the visible units
+    held), then every unit relaxes freely under the noising potential theta_0."""
+    k0, k1, k2 = jax.random.split(key, 3)
+    nv = computer.n_visible
+    noising = computer.noising()
+    x0 = computer.sample_bare(k0, data.shape[0]).at[:, :nv].set(data)
+    if computer.coupled_noising:
+        hold = jnp.broadcast_to(data[:, None], (data.shape[0], computer.n_steps + 1, nv))
+        x0, _, _, _ = noising.simulate(x0, k1, clamp=hold, track_heat=False)
+    _, path, _, _ = noising.simulate(x0, k2, record=True, track_heat=False)
+    return path
+
+
+def residuals(computer: LangevinComputer, path: Array) -> Array:
+    """r_n = x_{n+1} - x_n - mu dt F_{k(n)}(x_n), grouped by slice: (B, K, n_steps/K, N)."""
+    x, y = computer.by_slice(path)
+    return y - x - computer.mu * computer.dt * computer.sliced_force(x)
+
+
+def path_log_likelihood(computer: LangevinComputer, path: Array) -> Array:
+    """ln P[path] per sample (B,) under Euler-Maruyama: sum of Gaussian transition log-densities
+    over steps and units."""
+    n_units = computer.n_units
+    r = residuals(computer, path)
+    var = 2 * computer.mu * computer.kT * computer.dt
+    return -jnp.sum(r**2, (1, 2, 3)) / (2 * var) - 0.5 * computer.n_steps * n_units * jnp.log(2 * jnp.pi * var)
+
+
+def objective(computer: LangevinComputer, path: Array) -> Array:
+    """Training loss: -<ln P[path]> per unit and time step (nats)."""
+    return -jnp.mean(path_log_likelihood(computer, path)) / (computer.n_steps * computer.n_units)
+
+
+def local_gradient(computer: LangevinComputer, path: Array) -> LangevinComputer:
+    """d objective / d (J, b, J2) from the recorded path alone (no autodiff): kick-state correlations,
+
+    dL/db_i^k = c sum r_i,  dL/dJ_ij^k = c mask_ij sum (r_i x_j + r_j x_i)/2,  dL/dJ2_i^k = 2 c sum r_i x_i,
+
+    with c = 1/(2 kT B n_steps N), sums over the samples and the steps of slice k.
+    """
+    B = path.shape[0]
+    x, _ = computer.by_slice(path)
+    r = residuals(computer, path)
+    c = 1.0 / (B * computer.n_steps * computer.n_units * 2 * computer.kT)
+    R = jnp.einsum("bksi,bksj->kij", r, x)
+    gJ = c * computer.mask * 0.5 * (R + jnp.swapaxes(R, -1, -2))
+    gb = c * jnp.sum(r, (0, 2))
+    g2 = 2 * c * jnp.sum(r * x, (0, 2))
+    grads = eqx.tree_at(lambda s: (s.J, s.b), computer.params(), (gJ, gb))
+    return eqx.tree_at(lambda s: s.J2, grads, g2) if computer.train_j2 else grads
+
+
+def autodiff_gradient(computer: LangevinComputer, path: Array) -> LangevinComputer:
+    """Reference: jax autodiff of :func:`objective` through the Euler-Maruyama densities."""
+    path = jax.lax.stop_gradient(path)
+    params, static = eqx.partition(computer, computer.param_filter())
+    return jax.grad(lambda p: objective(eqx.combine(p, static), path))(params)
+
+
+def training_paths(computer: LangevinComputer, data: Array, key: PRNGKeyArray) -> tuple[Array, Array]:
+    """(noising paths, their time reverses omega), both recorded data held fixed."""
+    fwd = jax.lax.stop_gradient(noising_paths(computer, data, key))
+    return fwd, fwd[:, ::-1]
+
+
+class TrajectoryRule(LearningRule):
+    """Maximise ln P_theta[reversed noising path] with the local kick-state correlation gradient
+    (``autodiff=True``: jax autodiff of the same objective, the reference).
+
+    ``aux``: ``loss`` (nats per unit-step), ``path_kl`` (<ln P_0[noising path] - ln P_theta[omega]>,
+    nats per trajectory), ``heat`` (mean heat emitted along omega under theta, energy unit).
+    """
+
+    autodiff: bool = False
+
+    def gradient(self, substrate: LangevinComputer, batch: Batch, cost: Cost | None, key: PRNGKeyArray):
+        fwd, omega = training_paths(substrate, batch[0], key)
+        grads = autodiff_gradient(substrate, omega) if self.autodiff else local_gradient(substrate, omega)
+        lp = path_log_likelihood(substrate, omega)
+        lp0 = path_log_likelihood(substrate.noising(), fwd)
+        aux = {"loss": -jnp.mean(lp) / (substrate.n_steps * substrate.n_units),
+               "path_kl": jnp.mean(lp0 - lp),
+               "heat": jnp.mean(substrate.path_heat(omega))}
+        return grads, aux

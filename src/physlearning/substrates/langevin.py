@@ -1,0 +1,309 @@
+"""Overdamped Langevin units: the thermodynamic computer of Whitelam (arXiv:2506.15121).
+
+N real degrees of freedom x_i (the first ``n_visible`` are read out, the rest are hidden
+units) evolve by overdamped Langevin dynamics
+
+    dx_i/dt = -mu dV_theta(t)/dx_i + sqrt(2 mu kT) eta_i(t),   <eta_i(t) eta_j(t')> = delta_ij delta(t-t')
+
+in the energy landscape
+
+    V_theta(x) = sum_i (J2_i x_i^2 + J4_i x_i^4) + sum_i b_i x_i + sum_{i<j} J_ij x_i x_j .
+
+Units: x in the device's length unit, energies (V, kT, J2 x^2, ...) in its energy unit,
+mu in length^2 / (energy time), time step dt in its time unit. The trainable protocol
+theta(t) = (J^(k), b^(k)) is piecewise constant over K equal time slices; J2 and J4 are
+fixed device constants. Time is discretised by Euler-Maruyama,
+
+    x_{n+1} = x_n + mu dt F_k(x_n) + sqrt(2 mu kT dt) xi_n,   F = -grad V,   xi_n ~ N(0, 1),
+
+stepped with one ``lax.scan`` over time, batched over samples (states are ``(B, N)``).
+
+Heat (Sekimoto, stochastic energetics): while parameters are held fixed, every energy
+change of the system is heat exchanged with the bath. We report the heat *emitted* to the
+bath, Q = -sum_n [V_k(x_{n+1}) - V_k(x_n)] with k the slice of step n (positive Q: the
+computer warms its environment); work is done only when the protocol switches slice.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from physlearning.core import Substrate
+
+COUPLINGS = ("dense", "bipartite", "hidden_only")
+"""``dense``: every pair; ``bipartite``: visible-hidden only (no visible-visible, no
+hidden-hidden); ``hidden_only``: visible-hidden and hidden-hidden, no visible-visible."""
+
+
+class StabilityError(ValueError):
+    """Time step beyond the Euler-Maruyama stability limit of the given potential."""
+
+
+class NonFiniteStateError(FloatingPointError):
+    """A simulated state became NaN/inf; the message names the first bad time step."""
+
+
+def coupling_mask(n_visible: int, n_hidden: int, kind: str) -> np.ndarray:
+    """Symmetric 0/1 mask of allowed couplings J_ij (zero diagonal)."""
+    if kind not in COUPLINGS:
+        raise ValueError(f"couplings = {kind!r}: allowed values are {list(COUPLINGS)}")
+    n = n_visible + n_hidden
+    m = np.ones((n, n), np.float32)
+    if kind in ("bipartite", "hidden_only"):
+        m[:n_visible, :n_visible] = 0.0
+    if kind == "bipartite":
+        m[n_visible:, n_visible:] = 0.0
+    np.fill_diagonal(m, 0.0)
+    return m
+
+
+def _noise_table(j2: float, j4: float, kT: float, n_grid: int = 4097) -> tuple[np.ndarray, np.ndarray]:
+    """Grid and CDF of the one-unit Boltzmann density p(x) ~ exp(-(J2 x^2 + J4 x^4)/kT)."""
+    if j4 > 0:
+        scale = min(np.sqrt(kT / (2 * j2)) if j2 > 0 else np.inf, (kT / j4) ** 0.25)
+    else:
+        scale = np.sqrt(kT / (2 * j2))
+    x = np.linspace(-9 * scale, 9 * scale, n_grid)
+    logp = -(j2 * x**2 + j4 * x**4) / kT
+    p = np.exp(logp - logp.max())
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(x))])
+    return x.astype(np.float32), (cdf / cdf[-1]).astype(np.float32)
+
+
+class LangevinComputer(Substrate):
+    """Overdamped Langevin units with a piecewise-constant protocol (J^(k), b^(k)), k < K.
+
+    ``J`` is stored as ``(K, N, N)``; the physical couplings are its symmetric, masked part
+    ``Js = mask * (J + J^T) / 2`` (zero diagonal), so V contains sum_{i<j} Js_ij x_i x_j.
+    """
+
+    J: Array
+    b: Array
+    J2: Array
+    J0: np.ndarray
+    j2: np.ndarray
+    j4: np.ndarray
+    mask: np.ndarray
+    noise_grid: np.ndarray
+    noise_cdf: np.ndarray
+    n_visible: int = eqx.field(static=True)
+    n_steps: int = eqx.field(static=True)
+    mu: float = eqx.field(static=True)
+    kT: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    train_j2: bool = eqx.field(static=True)
+    coupled_noising: bool = eqx.field(static=True)
+
+    def __init__(self, n_visible: int, n_hidden: int, *, n_slices: int, n_steps: int, dt: float,
+                 mu: float = 1.0, kT: float = 1.0, j2_visible: float = 1.0, j4_visible: float = 0.0,
+                 j2_hidden: float = 1.0, j4_hidden: float = 0.0, couplings: str = "dense",
+                 noising_coupling: float = 0.0, train_j2: bool = True, key: PRNGKeyArray | None = None):
+        if kT <= 0:
+            raise ValueError(f"kT = {kT!r}: must be > 0 (thermal energy in the device's energy unit)")
+        if mu <= 0:
+            raise ValueError(f"mu = {mu!r}: mobility must be > 0")
+        if dt <= 0:
+            raise ValueError(f"dt = {dt!r}: time step must be > 0")
+        if n_steps % n_slices:
+            raise ValueError(f"n_steps = {n_steps} is not a multiple of n_slices = {n_slices}")
+        for name, a2, a4 in (("visible", j2_visible, j4_visible), ("hidden", j2_hidden, j4_hidden)):
+            if a4 < 0:
+                raise ValueError(f"j4_{name} = {a4!r}: must be >= 0")
+            if a2 <= 0 and a4 == 0:
+                raise ValueError(f"j2_{name} = {a2!r} with j4_{name} = 0: the bare potential must confine "
+                                 "(j2 > 0, or j4 > 0 for a double well)")
+        n = n_visible + n_hidden
+        self.mask = coupling_mask(n_visible, n_hidden, couplings)
+        key = jax.random.PRNGKey(0) if key is None else key
+        j0 = noising_coupling / np.sqrt(n) * np.asarray(jax.random.normal(key, (n, n)), np.float32)
+        self.J0 = (self.mask * 0.5 * (j0 + j0.T)).astype(np.float32)
+        self.J = jnp.tile(jnp.asarray(self.J0), (n_slices, 1, 1))
+        self.coupled_noising = bool(noising_coupling > 0 and self.mask.any())
+        self.b = jnp.zeros((n_slices, n))
+        self.j2 = np.array([j2_visible] * n_visible + [j2_hidden] * n_hidden, np.float32)
+        self.J2 = jnp.tile(jnp.asarray(self.j2), (n_slices, 1))
+        self.train_j2 = bool(train_j2)
+        self.j4 = np.array([j4_visible] * n_visible + [j4_hidden] * n_hidden, np.float32)
+        gv, cv = _noise_table(j2_visible, j4_visible, kT)
+        gh, ch = _noise_table(j2_hidden, j4_hidden, kT)
+        self.noise_grid = np.stack([gv, gh])
+        self.noise_cdf = np.stack([cv, ch])
+        self.n_visible, self.n_steps = n_visible, n_steps
+        self.mu, self.kT, self.dt = float(mu), float(kT), float(dt)
+
+    # ----- structure -------------------------------------------------------------------------
+    @property
+    def n_units(self) -> int:
+        return self.J.shape[-1]
+
+    @property
+    def n_slices(self) -> int:
+        return self.J.shape[0]
+
+    def param_filter(self):
+        """Only the protocol (J, b) is trainable (device constants stay fixed, also under jit)."""
+        f = jax.tree_util.tree_map(lambda _: False, self)
+        return eqx.tree_at(lambda s: (s.J, s.b, s.J2), f, (True, True, self.train_j2))
+
+    def n_parameters(self) -> int:
+        """Independent protocol parameters: K * (allowed pairs + N biases [+ N stiffnesses J2])."""
+        return int(self.n_slices * (self.mask.sum() / 2 + self.n_units * (2 if self.train_j2 else 1)))
+
+    def slice_index(self) -> Array:
+        """Protocol slice k(n) = floor(n K / n_steps) of every time step n."""
+        return (jnp.arange(self.n_steps) * self.n_slices) // self.n_steps
+
+    def couplings(self) -> Array:
+        """Physical couplings Js = mask * (J + J^T)/2, shape (K, N, N)."""
+        return self.mask * 0.5 * (self.J + jnp.swapaxes(self.J, -1, -2))
+
+    def project(self) -> LangevinComputer:
+        """Symmetric, masked couplings with zero diagonal. (J2 may turn negative in a slice:
+        a transiently anti-confining unit, which is what expanding noise into data needs.)"""
+        return eqx.tree_at(lambda s: s.J, self, self.couplings())
+
+    # ----- physics ---------------------------------------------------------------------------
+    def potential(self, x: Array, Js: Array, b: Array, j2: Array) -> Array:
+        """V(x) for states ``(..., N)`` with one slice's couplings ``Js`` (N, N), biases ``b``, J2 ``j2``."""
+        return (jnp.sum(j2 * x**2 + self.j4 * x**4 + b * x, -1)
+                + 0.5 * jnp.einsum("...i,ij,...j->...", x, Js, x))
+
+    def force(self, x: Array, Js: Array, b: Array, j2: Array) -> Array:
+        """F = -grad V for states ``(..., N)``."""
+        return -(2 * j2 * x + 4 * self.j4 * x**3 + b + x @ Js)
+
+    @property
+    def noise_std(self) -> float:
+        """Standard deviation sqrt(2 mu kT dt) of one Euler-Maruyama noise increment."""
+        return float(np.sqrt(2 * self.mu * self.kT * self.dt))
+
+    def curvature_bound(self, x_max: float) -> float:
+        """Upper bound on the Hessian's spectral norm of V for |x_i| <= x_max, over all slices."""
+        js = np.asarray(self.couplings())
+        norm = max(float(np.linalg.norm(j, 2)) for j in js) if js.size else 0.0
+        j2 = np.abs(np.asarray(self.J2)).max(0)
+        return float(np.max(2 * j2 + 12 * self.j4 * x_max**2) + norm)
+
+    def check_stability(self, x_max: float) -> None:
+        """Raise :class:`StabilityError` when mu dt |Hess V| >= 1 for |x| <= x_max (Euler-Maruyama
+        is stable for mu dt lambda_max < 2; we ask for < 1 to keep the discretisation accurate)."""
+        bound = self.curvature_bound(x_max)
+        if self.mu * self.dt * bound >= 1.0:
+            raise StabilityError(
+                f"dt = {self.dt:g} is beyond Euler-Maruyama stability: mu*dt*max|Hess V| = "
+                f"{self.mu * self.dt * bound:.3g} >= 1 for |x| <= {x_max:g} (J2, J4 and couplings give "
+                f"max|Hess V| = {bound:.4g}); use dt < {1.0 / (self.mu * bound):.4g}")
+
+    def relaxation_rate(self) -> float:
+        """Rate 2 mu J2 (1/time) at which uncoupled visible units forget their initial state."""
+        return float(2 * self.mu * np.min(self.j2[: self.n_visible]))
+
+    def sample_bare(self, key: PRNGKeyArray, n: int) -> Array:
+        """n draws with every unit independently at equilibrium in its bare potential
+        J2 x^2 + J4 x^4 at temperature kT (exact, by inverse CDF on a grid)."""
+        u = jax.random.uniform(key, (n, self.n_units))
+        grid, cdf = jnp.asarray(self.noise_grid), jnp.asarray(self.noise_cdf)
+        v = jnp.interp(u[:, : self.n_visible], cdf[0], grid[0])
+        h = jnp.interp(u[:, self.n_visible:], cdf[1], grid[1])
+        return jnp.concatenate([v, h], -1)
+
+    def noising(self) -> LangevinComputer:
+        """The same device with its fixed noising potential theta_0 in every slice: couplings J0,
+        no biases, J2 and J4 the device constants (time independent)."""
+        return eqx.tree_at(lambda s: (s.J, s.b, s.J2), self,
+                           (jnp.broadcast_to(jnp.asarray(self.J0), self.J.shape), jnp.zeros_like(self.b),
+                            jnp.broadcast_to(jnp.asarray(self.j2), self.J2.shape)))
+
+    def sample_noise(self, key: PRNGKeyArray, n: int) -> Array:
+        """n draws from the noise distribution, the equilibrium of the noising potential: draws from
+        the uncoupled units' Boltzmann densities, relaxed for n_steps under theta_0 (exact when J0 = 0)."""
+        k0, k1 = jax.random.split(key)
+        x0 = self.sample_bare(k0, n)
+        if not self.coupled_noising:
+            return x0
+        x, _, _, _ = self.noising().simulate(x0, k1, track_heat=False)
+        return x
+
+    def simulate(self, x0: Array, key: PRNGKeyArray, *, clamp: Array | None = None,
+                 record: bool = False, track_heat: bool = True) -> tuple[Array, Array | None, Array, Array]:
+        """Run the protocol from states ``x0`` (B, N) for ``n_steps`` Euler-Maruyama steps.
+
+        ``clamp`` (B, n_steps+1, n_visible) drives the visible units along a given path
+        (hidden units then follow the computer's own dynamics). Returns ``(x_final,
+        path (B, n_steps+1, N) or None, heat emitted per sample, first non-finite step or -1)``.
+        """
+        Js, bs, j2s = self.couplings(), self.b, self.J2
+        nv = self.n_visible
+        sigma = self.noise_std
+        noise = sigma * jax.random.normal(key, (self.n_steps,) + x0.shape, x0.dtype)
+        ks = self.slice_index()
+        steps = jnp.arange(self.n_steps)
+
+        def step(carry, inp):
+            x, heat, bad = carry
+            n, k, xi = inp
+            Jk, bk, ak = Js[k], bs[k], j2s[k]
+            y = x + self.mu * self.dt * self.force(x, Jk, bk, ak) + xi
+            if clamp is not None:
+                y = y.at[:, :nv].set(clamp[:, n + 1])
+            if track_heat:
+                heat = heat - (self.potential(y, Jk, bk, ak) - self.potential(x, Jk, bk, ak))
+            finite = jnp.all(jnp.isfinite(y))
+            bad = jnp.where((bad < 0) & ~finite, n, bad)
+            return (y, heat, bad), (y if record else None)
+
+        x0 = x0 if clamp is None else x0.at[:, :nv].set(clamp[:, 0])
+        init = (x0, jnp.zeros(x0.shape[0], x0.dtype), jnp.array(-1, jnp.int32))
+        (x, heat, bad), ys = jax.lax.scan(step, init, (steps, ks, noise))
+        path = jnp.concatenate([x0[:, None], jnp.swapaxes(ys, 0, 1)], 1) if record else None
+        return x, path, heat, bad
+
+    def by_slice(self, path: Array) -> tuple[Array, Array]:
+        """Split paths (B, n_steps+1, N) into start and end states of every step, grouped by
+        slice: two arrays (B, K, n_steps/K, N)."""
+        B, K = path.shape[0], self.n_slices
+        x = path[:, :-1].reshape(B, K, self.n_steps // K, -1)
+        y = path[:, 1:].reshape(B, K, self.n_steps // K, -1)
+        return x, y
+
+    def sliced_potential(self, x: Array) -> Array:
+        """V_k(x) for states grouped by slice (B, K, S, N) -> (B, K, S)."""
+        Js = self.couplings()
+        quad = 0.5 * jnp.einsum("bksi,kij,bksj->bks", x, Js, x)
+        return jnp.sum(self.J2[None, :, None] * x**2 + self.j4 * x**4 + self.b[None, :, None] * x, -1) + quad
+
+    def sliced_force(self, x: Array) -> Array:
+        """F_k(x) for states grouped by slice (B, K, S, N)."""
+        Js = self.couplings()
+        return -(2 * self.J2[None, :, None] * x + 4 * self.j4 * x**3 + self.b[None, :, None]
+                 + jnp.einsum("bksj,kji->bksi", x, Js))
+
+    def path_heat(self, path: Array) -> Array:
+        """Heat emitted along given paths (B, n_steps+1, N): Q = -sum_n [V_k(x_{n+1}) - V_k(x_n)]."""
+        x, y = self.by_slice(path)
+        return -jnp.sum(self.sliced_potential(y) - self.sliced_potential(x), (1, 2))
+
+
+def generate(computer: LangevinComputer, key: PRNGKeyArray, n: int) -> tuple[Array, Array]:
+    """Draw noise, run the protocol, read the visible units. Returns ``(samples (n, n_visible),
+    heat emitted per sample)``; raises :class:`NonFiniteStateError` naming the first bad step."""
+    k0, k1 = jax.random.split(key)
+    x, _, heat, bad = _generate(computer, k0, k1, n)
+    bad = int(bad)
+    if bad >= 0:
+        raise NonFiniteStateError(
+            f"generation produced non-finite states at time step {bad} of {computer.n_steps} "
+            f"(slice {bad * computer.n_slices // computer.n_steps}); the protocol is unstable "
+            "(reduce dt or the coupling strength)")
+    return x[:, : computer.n_visible], heat
+
+
+@eqx.filter_jit
+def _generate(computer: LangevinComputer, k0, k1, n: int):
+    x0 = computer.sample_noise(k0, n)
+    return computer.simulate(x0, k1)
+

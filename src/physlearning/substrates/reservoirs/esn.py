@@ -1,0 +1,49 @@
+"""Echo state network (Jaeger 2001): leaky-integrator tanh units.
+
+    x(t) = (1 - a) x(t-1) + a tanh(W_in u(t) + W x(t-1) + b) + noise
+
+``a`` is the leak rate (timescale 1/a samples), ``W`` sparse uniform random rescaled to
+spectral radius ``rho``, ``W_in`` uniform[-1, 1] times the input scaling.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from physlearning.substrates.reservoirs.base import Device, Reservoir, random_matrix, scale_spectral_radius
+
+
+class LeakyTanh(Device):
+    """Leaky tanh units; one update per sample (discrete-time map, no stability limit)."""
+
+    leak: float = 1.0
+
+    def init_state(self):
+        return jnp.zeros(self.n)
+
+    def step(self, state, drive, key):
+        x = (1 - self.leak) * state + self.leak * jnp.tanh(drive)
+        if key is not None:
+            x = x + self.noise * jax.random.normal(key, x.shape, x.dtype)
+        return x
+
+    def blowup_hint(self) -> str:
+        return "spectral_radius or input_scaling"
+
+
+def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, input_scaling: float = 1.0,
+             density: float = 0.1, leak: float = 1.0, bias_scaling: float = 0.0, input_density: float = 1.0,
+             noise: float = 0.0, trainable: bool = False) -> Reservoir:
+    """An ESN with ``n`` units; weights fixed (numpy) unless ``trainable``."""
+    if not spectral_radius > 0:
+        raise ValueError(f"spectral_radius = {spectral_radius!r}: must be > 0")
+    if not 0 < leak <= 1:
+        raise ValueError(f"leak = {leak!r}: allowed values are 0 < leak <= 1")
+    rng = np.random.default_rng(seed)
+    w = scale_spectral_radius(random_matrix(rng, n, n, density), spectral_radius)
+    w_in = random_matrix(rng, n, d_in, input_density, input_scaling)
+    b = random_matrix(rng, n, 1, 1.0, bias_scaling)[:, 0]
+    conv = jnp.asarray if trainable else (lambda a: a)
+    return Reservoir(LeakyTanh(n=n, noise=noise, leak=leak), conv(w_in), conv(w), conv(b))

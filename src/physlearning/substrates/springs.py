@@ -1,0 +1,219 @@
+"""Spring networks: elastic networks of point nodes joined by (an)harmonic springs.
+
+Nodes live in ``dim`` = 1, 2 or 3 dimensions. Edge e = (i, j) with length
+l_e = sqrt(sum_a (r_ja - r_ia)^2) stores the energy (Stern et al. PRX 11, 021045, 2021;
+Rocks et al. PNAS 114, 2520, 2017)
+
+    E_e = k_e/2 (l_e - L_e)^2 + k4_e/4 (l_e - L_e)^4,
+
+the harmonic term with trainable stiffness k_e >= 0 and rest length L_e, plus an optional
+quartic (Fermi-Pasta-Ulam-beta / Duffing) term with fixed k4_e >= 0 for nonlinear springs.
+Units: lengths in the unit of the reference positions, k in energy/length^2, k4 in
+energy/length^4.
+
+Inputs (``x``, one sample, flattened (n_input, dim)) either *clamp* the input nodes at
+their reference position plus the displacement ``x`` (``input_mode="displacement"``) or
+apply external forces ``x`` to them (``input_mode="force"``, energy term -f . r).
+Pinned nodes stay at their reference position. The state is the positions of every other
+node, shape (n_free, dim). Outputs are the strains (l_e - l0_e) / l0_e of the output
+edges (l0: reference length) or the displacements of the output nodes.
+
+The energy is analytic in the positions near a configuration with no zero-length edge
+(no ``abs``/``norm``), so complex states work for holomorphic EP.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from physlearning.core import EnergySubstrate
+
+INPUT_MODES = ("displacement", "force")
+OUTPUT_MODES = ("strain", "position")
+
+
+class Index(NamedTuple):
+    """Static (hashable) graph indices: edges as (i, j) pairs, node and edge index lists."""
+
+    edges: tuple[tuple[int, int], ...]
+    pinned: tuple[int, ...]
+    input_nodes: tuple[int, ...]
+    output_edges: tuple[int, ...]
+    output_nodes: tuple[int, ...]
+    free_nodes: tuple[int, ...]
+
+
+def _int_array(a, name: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.int64).reshape(-1)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} = {arr.tolist()!r}: node/edge indices must be >= 0")
+    return arr
+
+
+class SpringNetwork(EnergySubstrate):
+    """Spring network with trainable stiffnesses ``k`` and rest lengths ``L``."""
+
+    k: Array
+    L: Array
+    k4: np.ndarray
+    positions: np.ndarray
+    index: Index = eqx.field(static=True)
+    input_mode: str = eqx.field(static=True)
+    output_mode: str = eqx.field(static=True)
+    k_min: float = eqx.field(static=True)
+    trainable: tuple[str, ...] = eqx.field(static=True)
+
+    def __init__(self, positions, edges, k, L=None, *, k4=0.0, pinned=(), input_nodes=(),
+                 input_mode: str = "displacement", output_mode: str = "strain", output_edges=(),
+                 output_nodes=(), k_min: float = 0.0, trainable=("k", "L"), dtype=jnp.float32):
+        pos = np.asarray(positions, dtype=np.float64)
+        if pos.ndim == 1:
+            pos = pos[:, None]
+        if pos.ndim != 2 or pos.shape[1] not in (1, 2, 3):
+            raise ValueError(f"positions shape {pos.shape}: expected (n_nodes, dim) with dim in [1, 2, 3]")
+        n = pos.shape[0]
+        ed = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        if ed.size and (ed.min() < 0 or ed.max() >= n or np.any(ed[:, 0] == ed[:, 1])):
+            raise ValueError(f"edges must join two distinct nodes in [0, {n}); got {ed.tolist()!r}")
+        m = ed.shape[0]
+        k = np.broadcast_to(np.asarray(k, dtype=np.float64), (m,))
+        if np.any(~np.isfinite(k)) or np.any(k < 0):
+            raise ValueError(f"stiffness k = {k.tolist()!r}: allowed values are finite k >= 0")
+        l0 = np.sqrt(np.sum((pos[ed[:, 1]] - pos[ed[:, 0]]) ** 2, axis=1))
+        if np.any(l0 <= 0):
+            raise ValueError("edges of zero reference length are not allowed (spring length is not analytic at 0)")
+        rest = l0 if L is None else np.broadcast_to(np.asarray(L, dtype=np.float64), (m,))
+        if np.any(~np.isfinite(rest)) or np.any(rest <= 0):
+            raise ValueError(f"rest length L = {np.asarray(rest).tolist()!r}: allowed values are L > 0")
+        k4a = np.broadcast_to(np.asarray(k4, dtype=np.float64), (m,))
+        if np.any(~np.isfinite(k4a)) or np.any(k4a < 0):
+            raise ValueError(f"quartic stiffness k4 = {k4a.tolist()!r}: allowed values are k4 >= 0")
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode = {input_mode!r}: allowed values are {list(INPUT_MODES)}")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode = {output_mode!r}: allowed values are {list(OUTPUT_MODES)}")
+        if not k_min >= 0:
+            raise ValueError(f"k_min = {k_min!r}: allowed values are k_min >= 0")
+        pin = _int_array(pinned, "pinned")
+        inp = _int_array(input_nodes, "input_nodes")
+        clamped = np.union1d(pin, inp) if input_mode == "displacement" else pin
+        if np.any(np.concatenate([pin, inp]) >= n):
+            raise ValueError(f"pinned/input nodes must be in [0, {n})")
+        free = np.setdiff1d(np.arange(n), clamped)
+        if free.size == 0:
+            raise ValueError("every node is pinned or clamped: nothing to relax")
+        oe = _int_array(output_edges, "output_edges")
+        on = _int_array(output_nodes, "output_nodes")
+        if output_mode == "strain":
+            if oe.size == 0 or oe.max() >= m:
+                raise ValueError(f"output_edges = {oe.tolist()!r}: need >= 1 edge index in [0, {m})")
+            if np.any(np.isin(ed[oe].ravel(), clamped)):
+                raise ValueError("output edges must join free nodes (their strain is read from the state)")
+        else:
+            if on.size == 0 or not np.all(np.isin(on, free)):
+                raise ValueError(f"output_nodes = {on.tolist()!r}: need >= 1 free (not pinned/clamped) node")
+        self.k = jnp.asarray(k, dtype)
+        self.L = jnp.asarray(rest, dtype)
+        self.k4 = k4a.astype(np.dtype(dtype))
+        self.positions = pos.astype(np.dtype(dtype))
+        self.index = Index(tuple(map(tuple, ed.tolist())), tuple(pin.tolist()), tuple(inp.tolist()),
+                           tuple(oe.tolist()), tuple(on.tolist()), tuple(free.tolist()))
+        self.input_mode = input_mode
+        self.output_mode = output_mode
+        self.k_min = float(k_min)
+        if not set(trainable) <= {"k", "L"}:
+            raise ValueError(f"trainable = {trainable!r}: allowed entries are 'k' and 'L'")
+        self.trainable = tuple(trainable)
+
+    def param_filter(self):
+        """Only ``k`` and/or ``L`` (per ``trainable``) are trained; geometry and k4 are fixed
+        (numpy leaves become tracers under jit, so the default filter is not enough)."""
+        f = jax.tree_util.tree_map(lambda _: False, self)
+        return eqx.tree_at(lambda s: (s.k, s.L), f, ("k" in self.trainable, "L" in self.trainable))
+
+    edges = property(lambda self: np.asarray(self.index.edges, dtype=np.int64).reshape(-1, 2))
+    pinned = property(lambda self: np.asarray(self.index.pinned, dtype=np.int64))
+    input_nodes = property(lambda self: np.asarray(self.index.input_nodes, dtype=np.int64))
+    output_edges = property(lambda self: np.asarray(self.index.output_edges, dtype=np.int64))
+    output_nodes = property(lambda self: np.asarray(self.index.output_nodes, dtype=np.int64))
+    free_nodes = property(lambda self: np.asarray(self.index.free_nodes, dtype=np.int64))
+
+    @property
+    def dim(self) -> int:
+        return self.positions.shape[1]
+
+    @property
+    def reference_lengths(self) -> Array:
+        """l0_e: edge lengths in the reference configuration."""
+        return self.lengths(jnp.asarray(self.positions))
+
+    def all_positions(self, state: Array, x: Array) -> Array:
+        """Positions of every node (n_nodes, dim) from the free-node state and the input."""
+        dtype = jnp.result_type(state.dtype, x.dtype)
+        r = jnp.asarray(self.positions, dtype).at[self.free_nodes].set(state.astype(dtype))
+        if self.input_mode == "displacement" and self.input_nodes.size:
+            r = r.at[self.input_nodes].add(x.reshape(self.input_nodes.size, self.dim).astype(dtype))
+        return r
+
+    def lengths(self, r: Array) -> Array:
+        """l_e = sqrt(sum_a dr_a^2) (analytic form; no norm/abs)."""
+        d = r[self.edges[:, 1]] - r[self.edges[:, 0]]
+        return jnp.sqrt(jnp.sum(d * d, axis=-1))
+
+    def edge_energy(self, l: Array) -> Array:
+        """k/2 (l - L)^2 + k4/4 (l - L)^4 per edge."""
+        e = l - self.L
+        return 0.5 * self.k * e**2 + 0.25 * self.k4 * e**4
+
+    def energy(self, state, x):
+        r = self.all_positions(state, x)
+        e = jnp.sum(self.edge_energy(self.lengths(r)))
+        if self.input_mode == "force" and self.input_nodes.size:
+            f = x.reshape(self.input_nodes.size, self.dim)
+            e = e - jnp.sum(f * r[self.input_nodes])
+        return e
+
+    def init_state(self, x):
+        return jnp.asarray(self.positions[self.free_nodes], jnp.result_type(self.k.dtype, x.dtype))
+
+    def readout(self, state):
+        if self.output_mode == "position":
+            idx = np.searchsorted(self.free_nodes, self.output_nodes)
+            return (state[idx] - self.positions[self.output_nodes]).reshape(-1)
+        ij = np.searchsorted(self.free_nodes, self.edges[self.output_edges])
+        d = state[ij[:, 1]] - state[ij[:, 0]]
+        l = jnp.sqrt(jnp.sum(d * d, axis=-1))
+        l0 = self.reference_lengths[self.output_edges]
+        return (l - l0) / l0
+
+    def project(self):
+        """Stiffness back to k >= k_min (physical springs), rest lengths to L > 0."""
+        return eqx.tree_at(lambda s: (s.k, s.L), self,
+                           (jnp.maximum(self.k, self.k_min), jnp.maximum(self.L, 1e-6)))
+
+
+def triangular_lattice(rows: int, cols: int, jitter: float, key: PRNGKeyArray) -> tuple[np.ndarray, np.ndarray]:
+    """Node positions (unit spacing, each jittered by U(-jitter, jitter)) and nearest-neighbour
+    edges of a rows x cols triangular lattice: a rigid 2D network (no floppy modes)."""
+
+    if rows < 2 or cols < 2:
+        raise ValueError(f"lattice {rows}x{cols}: need at least 2 rows and 2 columns")
+    ij = [(r, c) for r in range(rows) for c in range(cols)]
+    pos = np.array([[c + 0.5 * (r % 2), r * np.sqrt(3) / 2] for r, c in ij])
+    pos = pos + np.asarray(jax.random.uniform(key, pos.shape, minval=-jitter, maxval=jitter), np.float64)
+    idx = {p: i for i, p in enumerate(ij)}
+    edges = []
+    for (r, c), i in idx.items():
+        nbrs = [(r, c + 1)]
+        shift = c + (r % 2)
+        nbrs += [(r + 1, shift - 1), (r + 1, shift)]
+        for q in nbrs:
+            if q in idx:
+                edges.append((i, idx[q]))
+    return pos, np.array(edges, dtype=np.int64)
