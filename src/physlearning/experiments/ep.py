@@ -47,8 +47,8 @@ class ModelConfig:
 
     hidden: tuple[int, ...] = param((256,), ge=1, doc="hidden layer sizes")
     gain: float = param(1.0, gt=0, doc="initial coupling scale (Glorot uniform x gain)")
-    activation: str = param("sigmoid", choices=("sigmoid", "tanh"), doc="hidden rates rho(u)")
-    output: str = param("sigmoid", choices=("sigmoid", "tanh", "linear"), doc="output rates")
+    activation: str = param("tanh", choices=("sigmoid", "tanh"), doc="hidden rates rho(u)")
+    output: str = param("linear", choices=("sigmoid", "tanh", "linear"), doc="output rates")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,7 @@ class RuleConfig:
     name: str = param("ep", choices=("ep", "autodiff"), doc="ep = Equilibrium Propagation; autodiff = implicit gradient")
     estimator: str = param("symmetric", choices=ESTIMATORS)
     beta: float = param(0.5, gt=0, doc="nudging strength")
-    cost: str = param("mse", choices=("mse", "cross_entropy"), doc="C(y, t): squared error, or softmax cross-entropy on the outputs")
+    cost: str = param("cross_entropy", choices=("mse", "cross_entropy"), doc="C(y, t): squared error, or softmax cross-entropy on the outputs")
     n_points: int = param(4, ge=2, doc="holomorphic EP: points on the circle |beta|")
     method: str = param("fixed_point", choices=("fixed_point", "newton"), doc="equilibrium solver")
     rtol: float = param(1e-5, gt=0)
@@ -74,7 +74,7 @@ class TrainConfig:
     epochs: int = param(30, ge=1)
     batch_size: int = param(32, ge=1)
     optimizer: str = param("adam", choices=("adam", "adamw", "sgd"))
-    lr: float = param(1e-3, gt=0)
+    lr: float = param(2e-3, gt=0)
     schedule: str = param("cosine", choices=("constant", "cosine"))
     select: str = param("val", choices=("val", "final"), doc="report the model chosen on validation, or the final one")
 

@@ -22,6 +22,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from physlearning.config import ConfigError, param, section
 from physlearning.core import LearningRule, SquaredError, tree_cosine, tree_rel_error
@@ -84,7 +85,7 @@ def make_rule(c: RuleConfig, solver: Equilibrium) -> LearningRule:
 
 
 def _train(model, x, y, rule_cfg: RuleConfig, solver_cfg: SolverConfig, train_cfg: TrainConfig, seed: int,
-           store, desc: str):
+           store, desc: str, scales: dict[str, float] | None = None):
     """Full-batch training with the shared Trainer; per-epoch mean cost on the training set."""
     solver = make_solver(solver_cfg)
     cost = SquaredError()
@@ -94,6 +95,9 @@ def _train(model, x, y, rule_cfg: RuleConfig, solver_cfg: SolverConfig, train_cf
         return {"train_cost": float(jnp.mean(jax.vmap(cost)(pred(m, jnp.asarray(xv)), jnp.asarray(yv))))}
 
     opt = make_optimizer(train_cfg.optimizer, train_cfg.lr, epochs=train_cfg.epochs, schedule=train_cfg.schedule)
+    for field, factor in (scales or {}).items():  # per-parameter learning-rate factors
+        mask = jax.tree_util.tree_map(lambda _: False, model.params())
+        opt = optax.chain(opt, optax.masked(optax.scale(factor), eqx.tree_at(lambda m: getattr(m, field), mask, True)))
     trainer = Trainer(make_rule(rule_cfg, solver), cost, opt, train_cfg.epochs, batch_size=len(x), seed=seed,
                       evaluate=evaluate, store=store, select="final", desc=desc)
     c0 = evaluate(model, x, y)["train_cost"]
@@ -116,6 +120,7 @@ class SpringNetConfig:
     k_init: list[float] = param([0.5, 1.5], doc="initial stiffness range [low, high] (k >= 0)")
     k_min: float = param(1e-3, ge=0, doc="projection floor for k after each update")
     train_rest_lengths: bool = param(True, doc="train L as well as k")
+    rest_length_lr: float = param(0.1, gt=0, doc="learning rate of L relative to train.lr")
 
     def validate(self):
         if len(self.k_init) != 2 or not 0 <= self.k_init[0] <= self.k_init[1]:
@@ -129,7 +134,7 @@ class StrainTask:
 
     max_source_strain: float = param(0.05, gt=0, lt=0.5)
     n_samples: int = param(5, ge=1, doc="source strains evenly spaced in [-max, max]")
-    ratios: list[float] = param([1.0, -1.0], doc="desired response eps_T / eps_S, one per target edge")
+    ratios: list[float] = param([1.0], doc="desired response eps_T / eps_S, one per target edge")
 
     def validate(self):
         if not 1 <= len(self.ratios) <= 8:
@@ -218,7 +223,8 @@ def _response_plot(eps, y, before, after, path, labels=("target", "before", "aft
 
 def run_springs(cfg: SpringsConfig, store) -> dict:
     net, x, y = spring_task(cfg)
-    result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_springs")
+    scales = {"L": cfg.network.rest_length_lr} if cfg.network.train_rest_lengths else None
+    result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_springs", scales)
     model = result.model
     before, after = np.asarray(pred(net, jnp.asarray(x))), np.asarray(pred(model, jnp.asarray(x)))
     c1 = float(np.mean(0.5 * np.sum((after - y) ** 2, axis=1)))

@@ -401,7 +401,7 @@ class NetTrainCfg:
     """Backpropagation through the device models (Adam), then a ridge refit of the readout."""
 
     steps: int = param(300, ge=0, doc="Adam steps (0: ridge readout only)")
-    lr: float = param(0.01, gt=0)
+    lr: float = param(0.003, gt=0)
     chunk: int = param(200, ge=10, doc="training chunk length (samples) incl. washout")
     chunk_washout: int = param(50, ge=0)
     batch: int = param(8, ge=1, doc="chunks per step")
@@ -559,6 +559,54 @@ def _plot_bars(results: dict[str, list[float]], path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- gradient matrix
+
+
+def matrix_rows() -> list[dict]:
+    """Readout delta rule (every device) and central finite differences over all weights
+    (heterogeneous STNO -> SMTJ network) vs backprop (autodiff) through the device models,
+    6-node networks, 2 random series of 30 samples (float64 when x64 is on)."""
+    from jax.flatten_util import ravel_pytree
+
+    from physlearning.core import SquaredError, tree_cosine, tree_rel_error
+    from physlearning.rules.autodiff import Autodiff
+    from physlearning.rules.ridge import ReadoutDeltaRule
+
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.uniform(0, 0.5, (2, 30, 1)), dtype)
+    t = jnp.asarray(rng.normal(size=(2, 30, 1)), dtype)
+    cost, key = SquaredError(), jax.random.PRNGKey(0)
+    stno = dataclasses.replace(STNOCfg(), zeta_dc=1.2, bias_scaling=0.05, sample_time=0.5, substeps=10)
+    cfg = dataclasses.replace(ReservoirCfg(), stno=stno)
+    rows = []
+    for kind in ("esn", "stno", "delay", "mtj", "stno+mtj"):
+        kinds = kind.split("+")
+        layers = tuple(build(cfg, 1 + (3 if i else 0), 1 + i, kind=k, units=6 // len(kinds),
+                             trainable=True) for i, k in enumerate(kinds))
+        n_feat = sum(layer.device.n for layer in layers)
+        net = DeviceNetwork(layers, jnp.asarray(rng.normal(0, 0.3, (1, n_feat + 1))), "deep" if len(kinds) > 1 else "parallel")
+        net = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype) if eqx.is_inexact_array(a) else a, net)
+        ref, _ = Autodiff().gradient(net, (x, t), cost, key)
+        delta, _ = ReadoutDeltaRule().gradient(net, (x, t), cost, key)
+        name = f"{kind} network ({n_feat} nodes)"
+        rows.append({"substrate": name, "rule": "readout delta rule", "cosine": tree_cosine(delta.w_out, ref.w_out),
+                     "rel_error": tree_rel_error(delta.w_out, ref.w_out), "note": "readout weights, measured states"})
+        if len(kinds) == 1:
+            continue
+        params, static = eqx.partition(net, net.param_filter())
+        flat, unravel = ravel_pytree(params)
+        loss = jax.jit(lambda v: jnp.mean(jax.vmap(cost)(eqx.combine(unravel(v), static).predict(x), t)))
+        eps = 1e-6 if dtype == jnp.float64 else 1e-3
+        basis = jnp.eye(flat.size, dtype=dtype) * eps
+        fd = jax.vmap(lambda e: (loss(flat + e) - loss(flat - e)) / (2 * eps))(basis)
+        ref_flat = ravel_pytree(ref)[0]
+        rows.append({"substrate": name, "rule": "finite differences", "cosine": tree_cosine(fd, ref_flat),
+                     "rel_error": tree_rel_error(fd, ref_flat),
+                     "note": f"all {flat.size} weights (input, coupling, bias, readout), central, eps {eps:g}"})
+    return rows
 
 
 # ----------------------------------------------------------------------------- registry

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from physlearning.core import LearningRule
+from physlearning.core import LearningRule, SquaredError
 
 DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 
@@ -106,22 +106,20 @@ def sequence_features(states: np.ndarray, lengths: np.ndarray, mode: str = "mean
 
 
 class ReadoutDeltaRule(LearningRule):
-    """Gradient of the mean squared readout error computed from *measured* features only:
-    ``dL/dW_out = mean_t (y_t - target_t) [phi_t, 1]^T`` (the delta rule; needs no model of
-    the device). Substrates provide ``features(x, key)`` (T, F) and a ``w_out`` field
-    (d_out, F + 1); every other parameter gets a zero gradient."""
+    """Gradient of the squared readout error from *measured* features only (the delta
+    rule; needs no model of the device): for ``C = 1/2 sum_t ||y_t - target_t||^2`` per
+    series, ``dC/dW_out = sum_t (y_t - target_t) [phi_t, 1]^T`` averaged over the batch.
+    Substrates provide ``features(x, key)`` (T, F) and a ``w_out`` field (d_out, F + 1);
+    every other parameter gets a zero gradient."""
 
     def gradient(self, substrate, batch, cost, key):
+        if not isinstance(cost, SquaredError):
+            raise ValueError(f"ReadoutDeltaRule needs the SquaredError cost, got {type(cost).__name__}")
         x, target = batch
-        keys = jax.random.split(key, x.shape[0])
-        phi = jax.vmap(lambda xi, k: substrate.features(xi, k))(x, keys)
-        phi = jax.lax.stop_gradient(phi)
+        phi = jax.lax.stop_gradient(jax.vmap(lambda xi: substrate.features(xi))(x))
         phi1 = jnp.concatenate([phi, jnp.ones(phi.shape[:-1] + (1,), phi.dtype)], axis=-1)
-        y = phi1 @ substrate.w_out.T
-        err = y - target
-        n = err.shape[0] * err.shape[1]
-        g_out = jnp.einsum("btk,btf->kf", err, phi1) / n
+        err = phi1 @ substrate.w_out.T - target
+        g_out = jnp.einsum("btk,btf->kf", err, phi1) / x.shape[0]
         grads = jax.tree_util.tree_map(jnp.zeros_like, substrate.params())
         grads = eqx.tree_at(lambda s: s.w_out, grads, g_out)
-        loss = 0.5 * jnp.sum(err**2) / n
-        return grads, {"loss": loss}
+        return grads, {"loss": 0.5 * jnp.sum(err**2) / x.shape[0]}

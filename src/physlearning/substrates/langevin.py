@@ -74,6 +74,14 @@ def _noise_table(j2: float, j4: float, kT: float, n_grid: int = 4097) -> tuple[n
     return x.astype(np.float32), (cdf / cdf[-1]).astype(np.float32)
 
 
+def hidden_range(j2: float, j4: float, kT: float) -> float:
+    """Typical bound on a hidden unit's |x|: twice the larger of its well position sqrt(|J2|/(2 J4))
+    and its thermal quartic scale (kT/J4)^(1/4) (or 3 sqrt(kT/(2 J2)) without a quartic term)."""
+    if j4 > 0:
+        return 2 * max(np.sqrt(abs(j2) / (2 * j4)), (kT / j4) ** 0.25)
+    return 3 * np.sqrt(kT / (2 * j2))
+
+
 class LangevinComputer(Substrate):
     """Overdamped Langevin units with a piecewise-constant protocol (J^(k), b^(k)), k < K.
 
@@ -85,6 +93,7 @@ class LangevinComputer(Substrate):
     b: Array
     J2: Array
     J0: np.ndarray
+    b0: np.ndarray
     j2: np.ndarray
     j4: np.ndarray
     mask: np.ndarray
@@ -123,7 +132,10 @@ class LangevinComputer(Substrate):
         self.J0 = (self.mask * 0.5 * (j0 + j0.T)).astype(np.float32)
         self.J = jnp.tile(jnp.asarray(self.J0), (n_slices, 1, 1))
         self.coupled_noising = bool(noising_coupling > 0 and self.mask.any())
-        self.b = jnp.zeros((n_slices, n))
+        kb = jax.random.fold_in(key, 1)
+        b0 = noising_coupling * np.asarray(jax.random.normal(kb, (n,)), np.float32)
+        self.b0 = np.where(np.arange(n) >= n_visible, b0, 0.0).astype(np.float32)
+        self.b = jnp.tile(jnp.asarray(self.b0), (n_slices, 1))
         self.j2 = np.array([j2_visible] * n_visible + [j2_hidden] * n_hidden, np.float32)
         self.J2 = jnp.tile(jnp.asarray(self.j2), (n_slices, 1))
         self.train_j2 = bool(train_j2)
@@ -182,11 +194,15 @@ class LangevinComputer(Substrate):
         return float(np.sqrt(2 * self.mu * self.kT * self.dt))
 
     def curvature_bound(self, x_max: float) -> float:
-        """Upper bound on the Hessian's spectral norm of V for |x_i| <= x_max, over all slices."""
+        """Upper bound on the Hessian's spectral norm of V over all slices, for visible units within
+        |x| <= x_max and hidden units within :func:`hidden_range`."""
         js = np.asarray(self.couplings())
         norm = max(float(np.linalg.norm(j, 2)) for j in js) if js.size else 0.0
         j2 = np.abs(np.asarray(self.J2)).max(0)
-        return float(np.max(2 * j2 + 12 * self.j4 * x_max**2) + norm)
+        nv = self.n_visible
+        xr = np.array([x_max] * nv + [hidden_range(float(self.j2[-1]), float(self.j4[-1]), self.kT)]
+                      * (self.n_units - nv))
+        return float(np.max(2 * j2 + 12 * self.j4 * xr**2) + norm)
 
     def check_stability(self, x_max: float) -> None:
         """Raise :class:`StabilityError` when mu dt |Hess V| >= 1 for |x| <= x_max (Euler-Maruyama
@@ -195,7 +211,7 @@ class LangevinComputer(Substrate):
         if self.mu * self.dt * bound >= 1.0:
             raise StabilityError(
                 f"dt = {self.dt:g} is beyond Euler-Maruyama stability: mu*dt*max|Hess V| = "
-                f"{self.mu * self.dt * bound:.3g} >= 1 for |x| <= {x_max:g} (J2, J4 and couplings give "
+                f"{self.mu * self.dt * bound:.3g} >= 1 for visible |x| <= {x_max:g} (J2, J4 and couplings give "
                 f"max|Hess V| = {bound:.4g}); use dt < {1.0 / (self.mu * bound):.4g}")
 
     def relaxation_rate(self) -> float:
@@ -213,9 +229,10 @@ class LangevinComputer(Substrate):
 
     def noising(self) -> LangevinComputer:
         """The same device with its fixed noising potential theta_0 in every slice: couplings J0,
-        no biases, J2 and J4 the device constants (time independent)."""
+        hidden biases b0, J2 and J4 the device constants (time independent)."""
         return eqx.tree_at(lambda s: (s.J, s.b, s.J2), self,
-                           (jnp.broadcast_to(jnp.asarray(self.J0), self.J.shape), jnp.zeros_like(self.b),
+                           (jnp.broadcast_to(jnp.asarray(self.J0), self.J.shape),
+                            jnp.broadcast_to(jnp.asarray(self.b0), self.b.shape),
                             jnp.broadcast_to(jnp.asarray(self.j2), self.J2.shape)))
 
     def sample_noise(self, key: PRNGKeyArray, n: int) -> Array:
@@ -241,7 +258,7 @@ class LangevinComputer(Substrate):
         sigma = self.noise_std
         noise = sigma * jax.random.normal(key, (self.n_steps,) + x0.shape, x0.dtype)
         ks = self.slice_index()
-        steps = jnp.arange(self.n_steps)
+        steps = jnp.arange(self.n_steps, dtype=jnp.int32)
 
         def step(carry, inp):
             x, heat, bad = carry
@@ -253,7 +270,7 @@ class LangevinComputer(Substrate):
             if track_heat:
                 heat = heat - (self.potential(y, Jk, bk, ak) - self.potential(x, Jk, bk, ak))
             finite = jnp.all(jnp.isfinite(y))
-            bad = jnp.where((bad < 0) & ~finite, n, bad)
+            bad = jnp.where((bad < 0) & ~finite, n.astype(bad.dtype), bad)
             return (y, heat, bad), (y if record else None)
 
         x0 = x0 if clamp is None else x0.at[:, :nv].set(clamp[:, 0])

@@ -133,10 +133,12 @@ class ScatteringNetwork(Substrate):
     # ----- physics ---------------------------------------------------------------
     def encode(self, x: Array) -> Array:
         """Detunings set by one input x (n_pixels,) in [0, 1]: input_scale*kappa*(1 - x)."""
+        d = jnp.zeros(self.n_modes, self.detuning.dtype)
+        if not self.input_modes:
+            return d
         x = eqx.error_if(x, (x < 0) | (x > 1), "pixel values must lie in [0, 1] (counts p/16 with p in 0..16)")
-        d = jnp.zeros(self.n_modes, x.dtype)
-        return d.at[jnp.array(self.input_modes)].set(
-            self.input_scale * self.kappa_ref * (1 - x[jnp.array(self.input_pixels)]))
+        return d.at[np.array(self.input_modes)].set(
+            self.input_scale * self.kappa_ref * (1 - x[np.array(self.input_pixels)]))
 
     def offdiagonal(self) -> Array:
         """Hermitian coupling part of H0: J + J^dagger over the allowed (j < k) entries."""

@@ -100,8 +100,11 @@ def check_finite(phi, device: Device, where: str = "reservoir") -> None:
 
 
 def random_matrix(rng: np.random.Generator, n: int, m: int, density: float, scale: float = 1.0) -> np.ndarray:
-    """Uniform[-1, 1] entries with a fraction ``density`` nonzero, times ``scale``."""
-    w = rng.uniform(-1, 1, (n, m)) * (rng.random((n, m)) < density)
+    """Uniform[-1, 1] entries with a fraction ``density`` nonzero (at least one per row),
+    times ``scale``."""
+    mask = rng.random((n, m)) < density
+    mask[np.arange(n), rng.integers(0, m, n)] |= ~mask.any(1)
+    w = rng.uniform(-1, 1, (n, m)) * mask
     return (scale * w).astype(np.float32)
 
 

@@ -60,6 +60,10 @@ class DeviceNetwork(Substrate):
         phi = self.features(u, key)
         return phi @ self.w_out[:, :-1].T + self.w_out[:, -1]
 
+    def predict(self, u: Array) -> Array:
+        """Noiseless outputs for a batch of series ``u`` (B, T, d_in) -> (B, T, d_out)."""
+        return jax.vmap(self)(u)
+
     def loss(self, u: Array, target: Array, key: PRNGKeyArray | None = None) -> Array:
         """Mean squared error after the washout, one series."""
         y = self(u, key)

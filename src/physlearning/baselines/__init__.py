@@ -1,0 +1,1 @@
+"""Digital baselines for the generative experiments: a Gaussian model and a DDPM."""

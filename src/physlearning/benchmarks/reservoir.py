@@ -1,0 +1,119 @@
+"""ESN on NARMA10: physlearning (jitted ``lax.scan``) vs ReservoirPy 0.4.2, same process.
+
+Protocol, identical for both: NARMA10 (0.3, 0.05, 1.5, 0.1), input u ~ U[0, 0.5] fed raw;
+washout 200 | train 4000 | validation 1000 | test 2000 samples (quick: 2000 / 500 / 1000);
+leaky-tanh ESN with leak 1, spectral radius 0.99, input scaling 0.1, recurrent density 0.1,
+dense input weights, no bias; ridge readout (with fitted bias) whose alpha (10^-10 ..
+10^2) is chosen on the validation split, then refit on train + validation (ReservoirPy's
+own ``Ridge`` node for ReservoirPy, ours for ours). NRMSE = RMS error / std(target) on
+the test split. Time = states + readout (including the alpha search), best of
+``repeats``; our compile time is reported apart. BLAS is limited to one thread for both
+(the 2-core machine is shared; threaded BLAS there is erratic).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv
+from physlearning.substrates.reservoirs import make_esn
+from physlearning.tasks.timeseries import narma10, nrmse
+
+HYPER = {"spectral_radius": 0.99, "input_scaling": 0.1, "density": 0.1, "leak": 1.0}
+
+
+def _split(T: dict) -> tuple[int, int, int]:
+    w = T["washout"]
+    return w, w + T["train"], w + T["train"] + T["val"]
+
+
+def _ours(u, y, n, seed, T, repeats):
+    res = make_esn(n, 1, seed=seed, **HYPER)
+    run = jax.jit(lambda x: res.states(x))
+    uj = jnp.asarray(u, jnp.float32)
+    t0 = time.perf_counter()
+    run(uj).block_until_ready()
+    compile_s = time.perf_counter() - t0
+    w, a, b = _split(T)
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        phi = np.asarray(run(uj))
+        readout, _ = fit_ridge_cv(phi[w:a], y[w:a], phi[a:b], y[a:b], DEFAULT_ALPHAS)
+        pred = readout(phi[b:])
+        best = min(best, time.perf_counter() - t0)
+    return nrmse(pred, y[b:]), best, compile_s
+
+
+def _reservoirpy(u, y, n, seed, T, repeats):
+    from reservoirpy.nodes import Reservoir, Ridge
+
+    w, a, b = _split(T)
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = Reservoir(n, sr=HYPER["spectral_radius"], lr=HYPER["leak"], input_scaling=HYPER["input_scaling"],
+                        rc_connectivity=HYPER["density"], input_connectivity=1.0, seed=seed)
+        s = res.run(u)
+        scores = {}
+        for alpha in DEFAULT_ALPHAS:
+            r = Ridge(ridge=alpha)
+            r.fit(s[w:a], y[w:a])
+            scores[alpha] = float(np.mean((r.run(s[a:b]) - y[a:b]) ** 2))
+        alpha = min(scores, key=lambda k: (scores[k], -k))
+        r = Ridge(ridge=alpha)
+        r.fit(s[w:b], y[w:b])
+        pred = r.run(s[b:])
+        best = min(best, time.perf_counter() - t0)
+    return nrmse(pred, y[b:]), best
+
+
+def run(quick: bool = False) -> dict:
+    try:
+        import reservoirpy
+    except ImportError:
+        return {"name": "reservoir", "ours_s": None, "baseline": "reservoirpy 0.4.2 (not installed)",
+                "baseline_s": None, "speedup": None,
+                "message": "skipped: ReservoirPy is not installed; install it with "
+                           "`pip install 'physlearning[bench]'` (reservoirpy==0.4.2)"}
+    from threadpoolctl import threadpool_limits
+
+    T = ({"washout": 200, "train": 2000, "val": 500, "test": 1000} if quick
+         else {"washout": 200, "train": 4000, "val": 1000, "test": 2000})
+    sizes = (100, 500) if quick else (100, 200, 500)
+    seeds = (0,) if quick else (0, 1, 2)
+    repeats = 1 if quick else 3
+    rows: dict[int, dict[str, list[float]]] = {n: {"ours": [], "rpy": [], "ours_s": [], "rpy_s": [], "compile": []}
+                                                for n in sizes}
+    with threadpool_limits(1):
+        for seed in seeds:
+            u, y = narma10(sum(T.values()), seed=100 + seed)
+            for n in sizes:
+                e, t, c = _ours(u, y, n, seed, T, repeats if n == 500 else 1)
+                e2, t2 = _reservoirpy(u, y, n, seed, T, repeats if n == 500 else 1)
+                r = rows[n]
+                r["ours"].append(e)
+                r["rpy"].append(e2)
+                r["ours_s"].append(t)
+                r["rpy_s"].append(t2)
+                r["compile"].append(c)
+    big = rows[500]
+    ours_s, base_s = float(np.mean(big["ours_s"])), float(np.mean(big["rpy_s"]))
+    out = {"name": "reservoir", "ours_s": ours_s, "baseline": f"reservoirpy {reservoirpy.__version__}",
+           "baseline_s": base_s, "speedup": base_s / ours_s,
+           "task": "NARMA10, ESN 500 units, states + ridge readout (alpha on validation)",
+           "protocol": f"washout/train/val/test = {T['washout']}/{T['train']}/{T['val']}/{T['test']}, seeds {list(seeds)}",
+           "nrmse_definition": "RMS error / std(target), test split",
+           "ours_compile_s": float(np.mean(big["compile"]))}
+    for n in sizes:
+        r = rows[n]
+        out[f"nrmse_ours_{n}"] = f"{np.mean(r['ours']):.4f} +- {np.std(r['ours']):.4f}"
+        out[f"nrmse_reservoirpy_{n}"] = f"{np.mean(r['rpy']):.4f} +- {np.std(r['rpy']):.4f}"
+        out[f"ours_not_worse_{n}"] = bool(np.mean(r["ours"]) <= np.mean(r["rpy"]))
+    out["us_per_step_ours_500"] = 1e6 * ours_s / sum(T.values())
+    out["us_per_step_reservoirpy_500"] = 1e6 * base_s / sum(T.values())
+    return out

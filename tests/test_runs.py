@@ -1,0 +1,82 @@
+"""Run folders, reproducibility, never-overwrite and divergence handling (DESIGN.md section 5)."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from physlearning.cli import main
+from physlearning.core import LearningRule, SquaredError
+from physlearning.experiments import runner
+from physlearning.experiments.runstore import RunExistsError, RunStore, read_metrics
+from physlearning.experiments.trainer import DivergenceError, Trainer, make_optimizer
+from physlearning.substrates.hopfield import LayeredHopfield
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TINY = ["model.hidden=[8]", "train.epochs=2", "train.batch_size=64"]
+
+
+def test_run_folder_contents_and_determinism(tmp_path):
+    exp, cfg = runner.load(EXAMPLES / "ep_hopfield_digits.toml", TINY)
+    s1, p1 = runner.run(exp, cfg, tmp_path / "a")
+    for name in ("config.toml", "metrics.jsonl", "summary.json", "checkpoint.eqx", "report.md",
+                 "plots/curves.png", "plots/confusion.png"):
+        assert (p1 / name).is_file(), name
+    summary = json.loads((p1 / "summary.json").read_text())
+    assert 0 <= summary["test_accuracy"] <= 1 and summary["status"] == "ok"
+    assert "wall_time_s" in summary and "![curves](plots/curves.png)" in (p1 / "report.md").read_text()
+    # the resolved config reruns to the same numbers (same seed, CPU)
+    exp2, cfg2 = runner.load(p1 / "config.toml")
+    s2, _ = runner.run(exp2, cfg2, tmp_path / "b")
+    assert s2["test_accuracy"] == s1["test_accuracy"]
+    m1 = [r for r in read_metrics(p1) if "epoch" in r]
+    m2 = [r for r in read_metrics(tmp_path / "b") if "epoch" in r]
+    assert [r["train_loss"] for r in m1] == [r["train_loss"] for r in m2]
+
+
+def test_existing_run_folder_is_never_overwritten(tmp_path, capsys):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "mine.txt").write_text("user data")
+    with pytest.raises(RunExistsError, match="already exists"):
+        RunStore(target)
+    rc = main(["run", str(EXAMPLES / "ep_hopfield_digits.toml"), "--out", str(target)] + sum((["--set", s] for s in TINY), []))
+    assert rc == 2 and "already exists" in capsys.readouterr().err
+    assert (target / "mine.txt").read_text() == "user data"
+    assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
+
+
+def test_cli_rejects_bad_value_before_work(tmp_path, capsys):
+    rc = main(["run", str(EXAMPLES / "ep_hopfield_digits.toml"), "--out", str(tmp_path / "r"), "--set", "rule.beta=0"])
+    assert rc == 2
+    assert "rule.beta = 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+class _NaNAfter(LearningRule):
+    """Gradient -1 on every parameter until the first-layer biases sum past a threshold,
+    then NaN (a simulated divergence in epoch 2)."""
+
+    def gradient(self, substrate, batch, cost, key):
+        bad = jnp.sum(substrate.biases[0]) > 1.3e-2  # +3e-3 per SGD step (3 biases, lr 1e-3)
+        grads = jax.tree_util.tree_map(lambda g: jnp.where(bad, jnp.nan, -jnp.ones_like(g)), substrate.params())
+        return grads, {"loss": jnp.where(bad, jnp.nan, 1.0)}
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
+    net = LayeredHopfield((4, 3, 2), jax.random.PRNGKey(0))
+    store = RunStore(tmp_path / "div")
+    x = np.ones((8, 4), np.float32)
+    y = np.ones((8, 2), np.float32)
+    tr = Trainer(_NaNAfter(), SquaredError(), make_optimizer("sgd", 1e-3, momentum=0.0), epochs=5, batch_size=2,
+                 store=store, progress=False)
+    with pytest.raises(DivergenceError, match="diverged at epoch 2, step 1"):
+        tr.fit(net, (x, y))
+    metrics = read_metrics(tmp_path / "div")
+    assert [r["epoch"] for r in metrics if "train_loss" in r] == [1]
+    assert any(r.get("event") == "diverged" and "NaN/inf" in r["message"] for r in metrics)
+    kept = store.load_checkpoint(net)
+    np.testing.assert_allclose(kept.biases[0], 4e-3, rtol=1e-5)  # the model after epoch 1 (4 good steps)
