@@ -92,3 +92,18 @@ def test_bad_rule_arguments():
         EquilibriumPropagation(0.1, "two_sided")
     with pytest.raises(ValueError, match="equilibrium method 'lbfgs'"):
         Equilibrium(method="lbfgs")
+
+
+def test_measurement_noise_perturbs_estimate_without_bias(x64):
+    """Read-out noise on dF/dtheta: single estimates scatter, their mean converges to the clean one."""
+    from physlearning.core import GaussianMeasurementNoise
+
+    net, batch = _instance()
+    clean, _ = _grad(EquilibriumPropagation(0.05, "symmetric", 4, SOLVER), net, batch)
+    noisy_rule = EquilibriumPropagation(0.05, "symmetric", 4, SOLVER, GaussianMeasurementNoise(1e-4))
+    fn = eqx.filter_jit(noisy_rule.gradient)
+    draws = [fn(net, batch, SquaredError(), jax.random.PRNGKey(i))[0] for i in range(64)]
+    one = float(tree_rel_error(draws[0], clean))
+    mean = jax.tree_util.tree_map(lambda *a: sum(a) / len(a), *draws)
+    assert one > 1e-3
+    assert float(tree_rel_error(mean, clean)) < one / 4  # ~1/sqrt(64) of a single draw

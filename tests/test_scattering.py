@@ -20,9 +20,17 @@ from physlearning.experiments import runner
 from physlearning.experiments.registry import get
 from physlearning.rules.perturbative import FiniteDifference
 from physlearning.rules.scattering_grad import MeasurementRule, ScatteringAutodiff, dense_reference_loss
-from physlearning.substrates.scattering import (CouplingDisorder, DetuningCalibrationError, Layout, ScatteringError,
-                                                check_pixels, check_solvable, from_hamiltonian, layered_network,
-                                                solve)
+from physlearning.substrates.scattering import (
+    CouplingDisorder,
+    DetuningCalibrationError,
+    Layout,
+    ScatteringError,
+    check_pixels,
+    check_solvable,
+    from_hamiltonian,
+    layered_network,
+    solve,
+)
 
 COST = SoftmaxCrossEntropy()
 

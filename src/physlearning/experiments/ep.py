@@ -63,7 +63,7 @@ class RuleConfig:
     method: str = param("fixed_point", choices=("fixed_point", "newton"), doc="equilibrium solver")
     rtol: float = param(1e-5, gt=0)
     atol: float = param(1e-5, gt=0)
-    max_steps: int = param(100, ge=1)
+    max_steps: int = param(1000, ge=1)
     damping: float = param(1.0, gt=0, le=1)
 
 

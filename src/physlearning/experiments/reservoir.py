@@ -321,6 +321,7 @@ class AudioCfg:
     max_frames: int = param(100, ge=1, doc="frames kept (10 ms hop)")
     n_mfcc: int = param(13, ge=1)
     limit: int = param(0, ge=0, doc="read only the first N files (0: all; for quick tests)")
+    cmn: bool = param(True, doc="cepstral mean normalisation (subtract each recording's mean MFCC)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,6 +360,8 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
         raise ConfigError("fsdd: the standard split is empty (need recordings with index 0-4 and 5-49)")
     x = data.x
     valid = np.arange(x.shape[1])[None, :] < data.lengths[:, None]
+    if cfg.data.cmn:
+        x = x - (x * valid[..., None]).sum(1, keepdims=True) / data.lengths[:, None, None]
     frames = x[train_rec][valid[train_rec]]
     x = (x - frames.mean(0)) / (frames.std(0) + 1e-6)
     res = build(cfg.reservoir, x.shape[-1], cfg.seed)
@@ -379,7 +382,8 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
            "n_train": int(train_rec.sum()), "n_test": int(test_rec.sum()), "alpha": readout.alpha,
            "states_time_s": states_s,
            "features": f"MFCC {cfg.data.n_mfcc} (25 ms Hamming / 10 ms hop, 26 mel, soundfile + numpy/scipy), "
-                       f"standardised; readout on {cfg.readout_mode} states"}
+                       f"{'per-recording mean removed, ' if cfg.data.cmn else ''}standardised; "
+                       f"readout on {cfg.readout_mode} states"}
     store.log({"split": "recording", "test_accuracy": acc})
     if cfg.speaker_folds:
         accs = {}

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule
+from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule, Nonideality
 from physlearning.rules.equilibrium import Equilibrium
 
 ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
@@ -54,6 +54,9 @@ class EquilibriumPropagation(LearningRule):
     estimator: str = eqx.field(static=True, default="symmetric")
     n_points: int = eqx.field(static=True, default=4)
     solver: Equilibrium = Equilibrium()
+    nonideality: Nonideality | None = None
+    """hardware imperfection: ``params`` realises the couplings (disorder, quantisation),
+    ``measure`` perturbs each measured dF/dtheta (read-out noise)."""
 
     def __check_init__(self):
         if self.estimator not in ESTIMATORS:
@@ -63,41 +66,52 @@ class EquilibriumPropagation(LearningRule):
         if self.n_points < 2:
             raise ValueError(f"n_points = {self.n_points!r}: allowed values are >= 2")
 
-    def sample_gradient(self, substrate: EnergySubstrate, x: Array, target: Array, cost: Cost):
-        """EP estimate for one sample; returns (grads, loss, residual, n_relaxations)."""
+    def sample_gradient(self, substrate: EnergySubstrate, x: Array, target: Array, cost: Cost,
+                        key: PRNGKeyArray | None = None):
+        """EP estimate for one sample; returns (grads, loss, residual)."""
         b = self.beta
         solve = lambda beta, s0: self.solver.solve(substrate, x, beta, target, cost, s0)
         free, res0 = solve(0.0, None)
         loss = cost(substrate.readout(free), target)
-        g = lambda s, beta, phase=1.0: energy_param_grad(substrate, s, x, phase, beta, target, cost)
+        noise, k = self.nonideality, (jax.random.PRNGKey(0) if key is None else key)
+
+        def g(s, beta, idx, phase=1.0):
+            """Measured dF/dtheta at state s (measurement ``idx`` of this sample)."""
+            meas = energy_param_grad(substrate, s, x, phase, beta, target, cost)
+            return meas if noise is None else noise.measure(meas, jax.random.fold_in(k, idx))
         tm = jax.tree_util.tree_map
         if self.estimator == "one_sided":
             s_p, r1 = solve(b, free)
-            grads = tm(lambda a, c: (a - c) / b, g(s_p, b), g(free, 0.0))
+            grads = tm(lambda a, c: (a - c) / b, g(s_p, b, 1), g(free, 0.0, 0))
             res = jnp.maximum(res0, r1)
         elif self.estimator == "symmetric":
             s_p, r1 = solve(b, free)
             s_m, r2 = solve(-b, free)
-            grads = tm(lambda a, c: (a - c) / (2 * b), g(s_p, b), g(s_m, -b))
+            grads = tm(lambda a, c: (a - c) / (2 * b), g(s_p, b, 1), g(s_m, -b, 2))
             res = jnp.maximum(res0, jnp.maximum(r1, r2))
         else:
             n = self.n_points
             phis = 2 * jnp.pi * jnp.arange(n) / n
             cfree = tm(lambda s: s.astype(jnp.result_type(s.dtype, jnp.complex64)), free)
 
-            def point(phi):
+            def point(phi, idx):
                 beta_k = b * jnp.exp(1j * phi)
                 s_k, r_k = solve(beta_k, cfree)
-                return g(s_k, beta_k, jnp.exp(-1j * phi)), r_k
+                return g(s_k, beta_k, idx, jnp.exp(-1j * phi)), r_k
 
-            gk, rk = jax.vmap(point)(phis)
+            gk, rk = jax.vmap(point)(phis, jnp.arange(n))
             grads = tm(lambda a: jnp.sum(a, axis=0) / (n * b), gk)
             res = jnp.maximum(res0, jnp.max(rk))
         return grads, loss, res
 
     def gradient(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
-        grads, loss, res = jax.vmap(lambda xi, ti: self.sample_gradient(substrate, xi, ti, cost))(x, t)
+        key = jax.random.PRNGKey(0) if key is None else key
+        if self.nonideality is not None:
+            key, sub = jax.random.split(key)
+            substrate = self.nonideality.params(substrate, sub)
+        keys = jax.random.split(key, x.shape[0])
+        grads, loss, res = jax.vmap(lambda xi, ti, ki: self.sample_gradient(substrate, xi, ti, cost, ki))(x, t, keys)
         grads = jax.tree_util.tree_map(lambda a: jnp.mean(a, axis=0), grads)
         n_relax = {"one_sided": 2, "symmetric": 3, "holomorphic": 1 + self.n_points}[self.estimator]
         return grads, {"loss": jnp.mean(loss), "residual": jnp.max(res),

@@ -332,10 +332,10 @@ def from_hamiltonian(h0: np.ndarray, kappa_int: np.ndarray, kappa_ext: np.ndarra
             raise ScatteringError(f"{name} must have shape ({n},), got {k.shape}")
         if np.any(k < 0):
             j = int(np.argmin(k))
-            raise ScatteringError(f"{name}[{j}] = {k[j]!r}: decay rates must be >= 0 (negative = gain)")
+            raise ScatteringError(f"{name}[{j}] = {float(k[j])!r}: decay rates must be >= 0 (negative = gain)")
     for l in output_modes:
         if kappa_ext[l] <= 0:
-            raise ScatteringError(f"output mode {l} has kappa_ext = {kappa_ext[l]!r}: outputs need a port (> 0)")
+            raise ScatteringError(f"output mode {l} has kappa_ext = {float(kappa_ext[l])!r}: outputs need a port (> 0)")
     mask = np.triu(np.ones((n, n), bool), 1)
     cplx = bool(np.any(np.abs(h0.imag) > atol))
     return ScatteringNetwork(
@@ -370,7 +370,7 @@ def check_pixels(x: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> None:
     bad = np.argwhere(~((x >= lo) & (x <= hi)))
     if len(bad):
         idx = tuple(int(i) for i in bad[0])
-        raise ScatteringError(f"pixel value x{list(idx)} = {x[idx]!r} outside the declared range [{lo}, {hi}] "
+        raise ScatteringError(f"pixel value x{list(idx)} = {float(x[idx])!r} outside the declared range [{lo}, {hi}] "
                               "(inputs are counts p/16, p in 0..16)")
 
 

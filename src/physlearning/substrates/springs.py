@@ -13,13 +13,15 @@ energy/length^4.
 
 Inputs (``x``, one sample, flattened (n_input, dim)) either *clamp* the input nodes at
 their reference position plus the displacement ``x`` (``input_mode="displacement"``) or
-apply external forces ``x`` to them (``input_mode="force"``, energy term -f . r).
-Pinned nodes stay at their reference position. The state is the positions of every other
-node, shape (n_free, dim). Outputs are the strains (l_e - l0_e) / l0_e of the output
-edges (l0: reference length) or the displacements of the output nodes.
+apply external forces ``x`` to them (``input_mode="force"``, energy term -f . u).
+Pinned nodes stay at their reference position. The state is the displacement u of every
+other node from its reference position, shape (n_free, dim) (displacements, not absolute
+positions, so float32 resolves small strains; l - l0 is computed without cancellation).
+Outputs are the strains (l_e - l0_e) / l0_e of the output edges (l0: reference length)
+or the displacements of the output nodes.
 
-The energy is analytic in the positions near a configuration with no zero-length edge
-(no ``abs``/``norm``), so complex states work for holomorphic EP.
+The energy is analytic in u near a configuration with no zero-length edge (no
+``abs``/``norm``), so complex states work for holomorphic EP.
 """
 
 from __future__ import annotations
@@ -149,48 +151,62 @@ class SpringNetwork(EnergySubstrate):
         return self.positions.shape[1]
 
     @property
-    def reference_lengths(self) -> Array:
+    def reference_lengths(self) -> np.ndarray:
         """l0_e: edge lengths in the reference configuration."""
-        return self.lengths(jnp.asarray(self.positions))
+        return self._l0(self.edges)
+
+    def displacements(self, state: Array, x: Array) -> Array:
+        """Displacements u of every node (n_nodes, dim): free nodes from the state, input
+        nodes from ``x`` (displacement mode), pinned nodes 0."""
+        dtype = jnp.result_type(state.dtype, x.dtype)
+        u = jnp.zeros(self.positions.shape, dtype).at[self.free_nodes].set(state.astype(dtype))
+        if self.input_mode == "displacement" and self.input_nodes.size:
+            u = u.at[self.input_nodes].set(x.reshape(self.input_nodes.size, self.dim).astype(dtype))
+        return u
 
     def all_positions(self, state: Array, x: Array) -> Array:
-        """Positions of every node (n_nodes, dim) from the free-node state and the input."""
-        dtype = jnp.result_type(state.dtype, x.dtype)
-        r = jnp.asarray(self.positions, dtype).at[self.free_nodes].set(state.astype(dtype))
-        if self.input_mode == "displacement" and self.input_nodes.size:
-            r = r.at[self.input_nodes].add(x.reshape(self.input_nodes.size, self.dim).astype(dtype))
-        return r
+        """Positions r = r0 + u of every node (n_nodes, dim)."""
+        u = self.displacements(state, x)
+        return jnp.asarray(self.positions, u.dtype) + u
 
-    def lengths(self, r: Array) -> Array:
-        """l_e = sqrt(sum_a dr_a^2) (analytic form; no norm/abs)."""
-        d = r[self.edges[:, 1]] - r[self.edges[:, 0]]
-        return jnp.sqrt(jnp.sum(d * d, axis=-1))
+    def extensions(self, u: Array, edges: np.ndarray | None = None) -> tuple[Array, Array]:
+        """(l - l0, l) per edge from the displacements, with l^2 = |d0 + du|^2 and
+        l - l0 = (2 d0.du + du.du) / (l + l0): no cancellation, analytic in u."""
+        ed = self.edges if edges is None else edges
+        d0 = jnp.asarray(self.positions[ed[:, 1]] - self.positions[ed[:, 0]], u.dtype)
+        du = u[ed[:, 1]] - u[ed[:, 0]]
+        l0 = jnp.asarray(self._l0(ed), u.dtype)
+        num = jnp.sum(2 * d0 * du + du * du, axis=-1)
+        l = jnp.sqrt(l0 * l0 + num)
+        return num / (l + l0), l
 
-    def edge_energy(self, l: Array) -> Array:
-        """k/2 (l - L)^2 + k4/4 (l - L)^4 per edge."""
-        e = l - self.L
+    def _l0(self, ed: np.ndarray) -> Array:
+        d = self.positions[ed[:, 1]] - self.positions[ed[:, 0]]
+        return jnp.sqrt(jnp.sum(d * d, axis=1))
+
+    def edge_energy(self, stretch: Array) -> Array:
+        """k/2 (l - L)^2 + k4/4 (l - L)^4 per edge, with l - L = (l - l0) + (l0 - L)."""
+        e = stretch + (jnp.asarray(self._l0(self.edges), self.L.dtype) - self.L)
         return 0.5 * self.k * e**2 + 0.25 * self.k4 * e**4
 
     def energy(self, state, x):
-        r = self.all_positions(state, x)
-        e = jnp.sum(self.edge_energy(self.lengths(r)))
+        u = self.displacements(state, x)
+        e = jnp.sum(self.edge_energy(self.extensions(u)[0]))
         if self.input_mode == "force" and self.input_nodes.size:
             f = x.reshape(self.input_nodes.size, self.dim)
-            e = e - jnp.sum(f * r[self.input_nodes])
+            e = e - jnp.sum(f * u[self.input_nodes])  # work of the external forces (up to a constant)
         return e
 
     def init_state(self, x):
-        return jnp.asarray(self.positions[self.free_nodes], jnp.result_type(self.k.dtype, x.dtype))
+        """The reference configuration: zero displacement of the free nodes."""
+        return jnp.zeros((self.free_nodes.size, self.dim), jnp.result_type(self.k.dtype, x.dtype))
 
     def readout(self, state):
         if self.output_mode == "position":
-            idx = np.searchsorted(self.free_nodes, self.output_nodes)
-            return (state[idx] - self.positions[self.output_nodes]).reshape(-1)
-        ij = np.searchsorted(self.free_nodes, self.edges[self.output_edges])
-        d = state[ij[:, 1]] - state[ij[:, 0]]
-        l = jnp.sqrt(jnp.sum(d * d, axis=-1))
-        l0 = self.reference_lengths[self.output_edges]
-        return (l - l0) / l0
+            return state[np.searchsorted(self.free_nodes, self.output_nodes)].reshape(-1)
+        ed = self.edges[self.output_edges]  # output edges join free nodes only
+        u = jnp.zeros(self.positions.shape, state.dtype).at[self.free_nodes].set(state)
+        return self.extensions(u, ed)[0] / jnp.asarray(self._l0(ed), state.dtype)
 
     def project(self):
         """Stiffness back to k >= k_min (physical springs), rest lengths to L > 0."""
