@@ -37,7 +37,7 @@ def _time(fn, *args, repeats: int) -> tuple[float, float]:
 def run(quick: bool = False) -> dict:
     sizes = [(64, 256, 10)] if quick else [(64, 256, 10), (784, 500, 10)]
     repeats = 3 if quick else 10
-    solver = Equilibrium(method="fixed_point", rtol=1e-5, atol=1e-5, max_steps=100)
+    solver = Equilibrium(method="fixed_point", rtol=1e-5, atol=1e-5, max_steps=1000)
     cost = SoftmaxCrossEntropy()
     out: dict = {"name": "ep", "baseline": "implicit autodiff (optimistix ImplicitAdjoint), same network",
                  "device": jax.devices()[0].device_kind}

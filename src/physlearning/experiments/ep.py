@@ -76,6 +76,7 @@ class TrainConfig:
     optimizer: str = param("adam", choices=("adam", "adamw", "sgd"))
     lr: float = param(2e-3, gt=0)
     schedule: str = param("cosine", choices=("constant", "cosine"))
+    weight_decay: float = param(0.0, ge=0, doc="decoupled weight decay (used with optimizer = 'adamw')")
     select: str = param("val", choices=("val", "final"), doc="report the model chosen on validation, or the final one")
 
 
@@ -88,6 +89,9 @@ class HopfieldConfig:
     train: TrainConfig = section(TrainConfig)
 
     def validate(self) -> None:
+        if self.train.weight_decay > 0 and self.train.optimizer != "adamw":
+            raise ConfigError(f"train.weight_decay = {self.train.weight_decay!r}: needs train.optimizer = 'adamw' "
+                              f"(got {self.train.optimizer!r})")
         if self.data.name in ("optdigits", "mnist") and not self.data.dir:
             raise ConfigError(f"data.dir = '': data.name = {self.data.name!r} needs the directory holding its files")
 
@@ -141,7 +145,7 @@ def run_hopfield(cfg: HopfieldConfig, store: RunStore) -> dict:
     tc = cfg.train
     steps = max(len(split.x_train) // min(tc.batch_size, len(split.x_train)), 1)
     trainer = Trainer(rule, cost, make_optimizer(tc.optimizer, tc.lr, epochs=tc.epochs, steps_per_epoch=steps,
-                                                 schedule=tc.schedule),
+                                                 schedule=tc.schedule, weight_decay=tc.weight_decay),
                       epochs=tc.epochs, batch_size=tc.batch_size, seed=cfg.seed, evaluate=evaluate, store=store,
                       select=tc.select, desc=f"ep_hopfield[{cfg.rule.name}]")
     res = trainer.fit(model, (split.x_train, datasets.one_hot(split.y_train, n_out)), (split.x_val, split.y_val))
@@ -174,7 +178,7 @@ EXPERIMENTS = [
         run=run_hopfield,
         description="Layered Hopfield network trained by Equilibrium Propagation (or the implicit-autodiff reference) on digits",
         headline=("test_accuracy", "val_accuracy", "rule"),
-        tour={"model.hidden": [64], "train.epochs": 3, "train.lr": 3e-3},
+        tour={"model.hidden": [64], "train.epochs": 5, "train.lr": 1e-2},
     ),
 ]
 

@@ -146,9 +146,10 @@ class SpringsConfig:
     seed: int = 0
     network: SpringNetConfig = section(SpringNetConfig)
     task: StrainTask = section(StrainTask)
-    rule: RuleConfig = section(RuleConfig)
+    rule: RuleConfig = dataclasses.field(default_factory=lambda: RuleConfig(beta=0.01), metadata={"doc": ""})
     solver: SolverConfig = section(SolverConfig)
-    train: TrainConfig = section(TrainConfig)
+    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(lr=0.05, epochs=600),
+                                           metadata={"doc": ""})
 
     def validate(self):
         if self.rule.name == "coupled":
@@ -165,17 +166,20 @@ def spring_task(cfg: SpringsConfig, dtype=jnp.float32) -> tuple[SpringNetwork, n
     of coordination 5 and an interior one, so the rest stays rigid when it is strained);
     targets: the edges between free nodes (not at a corner) farthest from it."""
     nc = cfg.network
-    k_geo, k_k = jax.random.split(jax.random.PRNGKey(cfg.seed))
-    pos, edges = triangular_lattice(nc.rows, nc.cols, nc.jitter, k_geo)
+    rng = np.random.default_rng(cfg.seed)  # numpy draws: the same instance in float32 and float64
+    pos, edges = triangular_lattice(nc.rows, nc.cols, nc.jitter, int(rng.integers(2**31)))
     src = np.array([nc.cols, nc.cols + 1])
     mid = 0.5 * (pos[edges[:, 0]] + pos[edges[:, 1]])
     dist = np.linalg.norm(mid - pos[src].mean(0), axis=1)
     degree = np.bincount(edges.ravel(), minlength=len(pos))
     # a degree-2 (corner) node just follows its two springs: its edges can never be strained
     dist[np.any(np.isin(edges, src) | (degree[edges] <= 2), axis=1)] = -1.0
+    if np.sum(dist >= 0) < len(cfg.task.ratios):
+        raise ConfigError(f"task.ratios has {len(cfg.task.ratios)} targets but the {nc.rows}x{nc.cols} lattice "
+                          f"has only {int(np.sum(dist >= 0))} eligible target edges")
     targets = np.argsort(-dist, kind="stable")[:len(cfg.task.ratios)]
-    k = jax.random.uniform(k_k, (len(edges),), minval=nc.k_init[0], maxval=nc.k_init[1])
-    net = SpringNetwork(pos, edges, np.asarray(k), k4=nc.k4 if nc.spring == "quartic" else 0.0,
+    k = rng.uniform(nc.k_init[0], nc.k_init[1], len(edges))
+    net = SpringNetwork(pos, edges, k, k4=nc.k4 if nc.spring == "quartic" else 0.0,
                         input_nodes=src, output_edges=targets, k_min=nc.k_min,
                         trainable=("k", "L") if nc.train_rest_lengths else ("k",), dtype=dtype)
     d = pos[src[1]] - pos[src[0]]
@@ -268,6 +272,12 @@ class RegressionTask:
     n_train: int = param(32, ge=1)
     n_test: int = param(128, ge=1)
     v_max: float = param(1.0, gt=0, doc="input voltages uniform in [-v_max, v_max]")
+    teacher_g: list[float] = param([0.02, 2.0], doc="teacher conductances log-uniform in [low, high] (S)")
+
+    def validate(self):
+        if len(self.teacher_g) != 2 or not 0 < self.teacher_g[0] <= self.teacher_g[1]:
+            raise ConfigError(f"task.teacher_g = {list(self.teacher_g)!r}: allowed values are [low, high] "
+                              "with 0 < low <= high")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,7 +329,10 @@ def run_resistors(cfg: ResistorsConfig, store) -> dict:
     kt, ks, kx = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     make = lambda g, k: resistor_network(tc.n_inputs, nc.n_hidden, tc.n_outputs, g, k, diodes=nc.diodes,
                                          g_init=nc.g_init, g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t)
-    teacher, student = make(None, kt), make(None, ks)
+    lo, hi = np.log(tc.teacher_g)
+    n_edges = len(make(None, kt).g)
+    teacher = make(np.exp(np.asarray(jax.random.uniform(kt, (n_edges,), minval=lo, maxval=hi))), kt)
+    student = make(None, ks)
     x = np.asarray(jax.random.uniform(kx, (tc.n_train + tc.n_test, tc.n_inputs), minval=-tc.v_max,
                                       maxval=tc.v_max))
     solver = make_solver(cfg.solver)

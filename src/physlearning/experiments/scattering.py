@@ -230,7 +230,7 @@ def digital_baselines(split: datasets.Split, seed: int, mlp_hidden: int) -> dict
         lr = LogisticRegression(max_iter=3000).fit(split.x_train, split.y_train)
         out["logistic_test_accuracy"] = float(lr.score(split.x_test, split.y_test))
         out["logistic_params"] = int(lr.coef_.size + lr.intercept_.size)
-        mlp = MLPClassifier((mlp_hidden,), max_iter=500, early_stopping=True, random_state=seed)
+        mlp = MLPClassifier((mlp_hidden,), max_iter=300, random_state=seed)
         mlp.fit(split.x_train, split.y_train)
         out["mlp_test_accuracy"] = float(mlp.score(split.x_test, split.y_test))
         out["mlp_params"] = int(sum(w.size for w in mlp.coefs_) + sum(b.size for b in mlp.intercepts_))

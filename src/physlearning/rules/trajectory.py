@@ -1,33 +1,33 @@
 """Trajectory-likelihood (minimal-heat) training of a Langevin computer (Whitelam, arXiv:2506.15121).
 
-1. Noising: data are loaded into the visible units and the computer relaxes in its *bare*
-   potential (couplings and biases off: V0 = sum_i J2 x_i^2 + J4 x_i^4) for ``n_steps``
-   Euler-Maruyama steps, ending at the noise distribution (equilibrium of V0).
-2. The recorded visible path is reversed in time: omega = (v_T, ..., v_0) goes noise -> data.
-3. Hidden units are not in the data. They follow the computer's own dynamics with the
-   visible units driven along omega (playback), starting from the noise distribution,
-   exactly as they will during generation.
-4. Objective: the log-probability of omega under the computer's Euler-Maruyama dynamics with
-   protocol theta(t) (the discretised Onsager-Machlup action),
+1. Noising: data are loaded into the visible units, the hidden units settle to equilibrium
+   given the data, and then the computer relaxes freely under its fixed *noising potential*
+   theta_0 (its initial potential: J2, J4 device constants, fixed random couplings J0 and hidden
+   biases b0) for ``n_steps`` Euler-Maruyama steps, ending at the noise distribution (the
+   equilibrium of theta_0). The whole state, hidden units included, is recorded.
+2. The recorded path is reversed in time: omega = (x_T, ..., x_0) goes noise -> data.
+3. Objective: the log-probability of omega under the computer's Euler-Maruyama dynamics with
+   the time-dependent protocol theta(t) (the discretised Onsager-Machlup action),
 
-       ln P_theta[omega] = sum_n sum_{i visible} ln N(v_{n+1,i}; x_{n,i} + mu dt F_{k(n),i}(x_n), 2 mu kT dt),
+       ln P_theta[omega] = sum_n sum_i ln N(x_{n+1,i}; x_{n,i} + mu dt F_{k(n),i}(x_n), 2 mu kT dt),
 
-   maximised over the protocol parameters theta = (J^(k), b^(k)).
+   maximised over the protocol parameters theta = (J^(k), b^(k), J2^(k)), k < K.
 
 Why no backpropagation through the simulation is needed: the trajectory is *recorded data*
-(held fixed), and ln P is a sum of Gaussian transition densities whose only dependence on theta
-is through the drift at the recorded states. With residual r_n = x_{n+1} - x_n - mu dt F(x_n)
-(the realised thermal kick), d ln P / d b_i^(k) = -sum_{n in k} r_{n,i} / (2 kT) and
-d ln P / d J_ij^(k) = -sum_{n in k} (r_{n,i} x_{n,j} + r_{n,j} x_{n,i}) / (4 kT): local
-correlations of each unit's kick with its neighbour's state, accumulated over the slice.
-Hidden-unit transitions are left out of the objective: they are sampled from the model
-itself, so their score has zero mean and would only add variance.
+(held fixed: it came from the noising relaxation, not from the protocol being trained), and
+ln P is a sum of Gaussian transition densities whose only dependence on theta is through the
+drift at the recorded states. With the residual r_n = x_{n+1} - x_n - mu dt F(x_n) (the realised
+thermal kick), d ln P / d b_i^(k) = -sum_{n in k} r_{n,i} / (2 kT),
+d ln P / d J_ij^(k) = -sum_{n in k} (r_{n,i} x_{n,j} + r_{n,j} x_{n,i}) / (4 kT) and
+d ln P / d J2_i^(k) = -sum_{n in k} r_{n,i} x_{n,i} / kT: local correlations of each unit's kick
+with its neighbour's state, accumulated over the slice. The objective is a concave quadratic in
+theta (the drift is linear in theta), so gradient ascent has no spurious optima.
 
-Heat: by microscopic reversibility, ln P_theta[omega] - ln P_theta[omega reversed] =
-Q[omega] / kT + O(dt), with Q the heat emitted (Sekimoto); maximising ln P_theta[omega] while the
-noising path probability is fixed drives the path KL divergence
-D = <ln P_0[noising path] - ln P_theta[omega]> (the excess entropy production of generation,
-in nats) down. Both are logged as ``aux``.
+Heat: for fixed parameters the EM densities obey microscopic reversibility,
+kT [ln P(omega) - ln P(omega reversed)] = Q[omega] + O(dt) boundary terms, with Q the heat
+emitted (Sekimoto). Training drives the path KL divergence
+D = <ln P_0[noising path] - ln P_theta[omega]> (nats per trajectory; the dissipation of generation
+beyond that of the exactly time-reversed noising process) down. Both are logged as ``aux``.
 """
 
 from __future__ import annotations

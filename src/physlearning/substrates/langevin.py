@@ -11,8 +11,10 @@ in the energy landscape
 
 Units: x in the device's length unit, energies (V, kT, J2 x^2, ...) in its energy unit,
 mu in length^2 / (energy time), time step dt in its time unit. The trainable protocol
-theta(t) = (J^(k), b^(k)) is piecewise constant over K equal time slices; J2 and J4 are
-fixed device constants. Time is discretised by Euler-Maruyama,
+theta(t) = (J^(k), b^(k), J2^(k)) is piecewise constant over K equal time slices (J2 optionally
+fixed); J4 is a fixed device constant. The *noising potential* theta_0 (the device's initial,
+time-independent potential: its J2, fixed random couplings J0 and hidden biases b0) relaxes data
+to the noise distribution, its equilibrium. Time is discretised by Euler-Maruyama,
 
     x_{n+1} = x_n + mu dt F_k(x_n) + sqrt(2 mu kT dt) xi_n,   F = -grad V,   xi_n ~ N(0, 1),
 
@@ -83,10 +85,11 @@ def hidden_range(j2: float, j4: float, kT: float) -> float:
 
 
 class LangevinComputer(Substrate):
-    """Overdamped Langevin units with a piecewise-constant protocol (J^(k), b^(k)), k < K.
+    """Overdamped Langevin units with a piecewise-constant protocol (J^(k), b^(k), J2^(k)), k < K.
 
     ``J`` is stored as ``(K, N, N)``; the physical couplings are its symmetric, masked part
     ``Js = mask * (J + J^T) / 2`` (zero diagonal), so V contains sum_{i<j} Js_ij x_i x_j.
+    The protocol starts equal to the noising potential theta_0 in every slice.
     """
 
     J: Array
@@ -157,7 +160,7 @@ class LangevinComputer(Substrate):
         return self.J.shape[0]
 
     def param_filter(self):
-        """Only the protocol (J, b) is trainable (device constants stay fixed, also under jit)."""
+        """Only the protocol (J, b[, J2]) is trainable (device constants stay fixed, also under jit)."""
         f = jax.tree_util.tree_map(lambda _: False, self)
         return eqx.tree_at(lambda s: (s.J, s.b, s.J2), f, (True, True, self.train_j2))
 

@@ -32,7 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array
 
 from physlearning.core import EnergySubstrate
 
@@ -214,22 +214,20 @@ class SpringNetwork(EnergySubstrate):
                            (jnp.maximum(self.k, self.k_min), jnp.maximum(self.L, 1e-6)))
 
 
-def triangular_lattice(rows: int, cols: int, jitter: float, key: PRNGKeyArray) -> tuple[np.ndarray, np.ndarray]:
-    """Node positions (unit spacing, each jittered by U(-jitter, jitter)) and nearest-neighbour
-    edges of a rows x cols triangular lattice: a rigid 2D network (no floppy modes)."""
-
+def triangular_lattice(rows: int, cols: int, jitter: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Node positions (unit spacing, each jittered by U(-jitter, jitter); numpy generator
+    ``seed``) and nearest-neighbour edges of a rows x cols triangular lattice: a rigid 2D
+    network (no floppy modes)."""
     if rows < 2 or cols < 2:
         raise ValueError(f"lattice {rows}x{cols}: need at least 2 rows and 2 columns")
     ij = [(r, c) for r in range(rows) for c in range(cols)]
     pos = np.array([[c + 0.5 * (r % 2), r * np.sqrt(3) / 2] for r, c in ij])
-    pos = pos + np.asarray(jax.random.uniform(key, pos.shape, minval=-jitter, maxval=jitter), np.float64)
+    pos = pos + np.random.default_rng(seed).uniform(-jitter, jitter, pos.shape)
     idx = {p: i for i, p in enumerate(ij)}
     edges = []
     for (r, c), i in idx.items():
-        nbrs = [(r, c + 1)]
         shift = c + (r % 2)
-        nbrs += [(r + 1, shift - 1), (r + 1, shift)]
-        for q in nbrs:
+        for q in ((r, c + 1), (r + 1, shift - 1), (r + 1, shift)):
             if q in idx:
                 edges.append((i, idx[q]))
     return pos, np.array(edges, dtype=np.int64)
