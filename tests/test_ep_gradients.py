@@ -19,8 +19,9 @@ from physlearning.substrates.hopfield import LayeredHopfield
 
 
 def _instance(activation="sigmoid", output="sigmoid", gain=1.5):
-    net = LayeredHopfield((5, 7, 3), jax.random.PRNGKey(0), gain=gain, dtype=jnp.float64,
-                          activation=activation, output=output)
+    net = LayeredHopfield(
+        (5, 7, 3), jax.random.PRNGKey(0), gain=gain, dtype=jnp.float64, activation=activation, output=output
+    )
     x = jax.random.uniform(jax.random.PRNGKey(1), (4, 5), jnp.float64)
     t = jax.nn.one_hot(jnp.array([0, 1, 2, 1]), 3, dtype=jnp.float64)
     return net, (x, t)
@@ -30,12 +31,14 @@ SOLVER = Equilibrium(method="newton", rtol=1e-12, atol=1e-12)
 FIXED_POINT = Equilibrium(method="fixed_point", rtol=1e-13, atol=1e-13, max_steps=5000)
 
 
-def _grad(rule, net, batch, cost=SquaredError()):
+def _grad(rule, net, batch, cost=None):
+    cost = SquaredError() if cost is None else cost
     return eqx.filter_jit(rule.gradient)(net, batch, cost, jax.random.PRNGKey(0))
 
 
-@pytest.mark.parametrize("activation,output,cost", [("sigmoid", "sigmoid", SquaredError()),
-                                                     ("tanh", "linear", SoftmaxCrossEntropy())])
+@pytest.mark.parametrize(
+    "activation,output,cost", [("sigmoid", "sigmoid", SquaredError()), ("tanh", "linear", SoftmaxCrossEntropy())]
+)
 def test_symmetric_and_holomorphic_match_autodiff(x64, activation, output, cost):
     """Newton relaxation for the sigmoid net; the physical fixed-point relaxation for tanh
     (whose u-space Hessian is indefinite far from equilibrium, where Newton can diverge)."""
@@ -56,8 +59,10 @@ def test_bias_slopes_one_sided_and_symmetric(x64):
     ref, _ = _grad(ImplicitAutodiff(SOLVER), net, batch)
     betas = np.array([1e-1, 3e-2, 1e-2, 3e-3])
     for est, expected in (("one_sided", 1.0), ("symmetric", 2.0)):
-        errs = [float(tree_rel_error(_grad(EquilibriumPropagation(float(b), est, 4, SOLVER), net, batch)[0], ref))
-                for b in betas]
+        errs = [
+            float(tree_rel_error(_grad(EquilibriumPropagation(float(b), est, 4, SOLVER), net, batch)[0], ref))
+            for b in betas
+        ]
         slope = np.polyfit(np.log(betas), np.log(errs), 1)[0]
         assert abs(slope - expected) < 0.15, (est, slope, errs)
 

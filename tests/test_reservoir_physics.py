@@ -94,9 +94,10 @@ def test_stno_free_running_power():
     """Slavin & Tiberkevich (2009): p0 = (zeta - 1) / (zeta + Q) above threshold, 0 below."""
     dev = STNO(n=2, gamma_g=0.5, q=2.0, zeta_dc=0.0, sample_time=1.0, substeps=40)
     dev.check()
+    step = eqx.filter_jit(lambda d, s, x: d.step(s, x, None))
     s = jnp.array([0.3, 0.3])
     for _ in range(60):
-        s = dev.step(s, jnp.array([2.5, 0.7]), None)
+        s = step(dev, s, jnp.array([2.5, 0.7]))
     assert float(s[0]) == pytest.approx((2.5 - 1) / (2.5 + 2.0), rel=1e-4)
     assert float(s[1]) < 1e-3
 
@@ -110,9 +111,7 @@ def test_smtj_stationary_probability_and_binomial_noise():
     s = dev.step(jnp.full(4000, 0.5), drive, None)
     assert float(s[0]) == pytest.approx(p_inf, abs=1e-4)  # exp(-k dt) ~ 6e-5 left of the transient
     keys = jax.random.split(jax.random.PRNGKey(0), 40)
-    s = jnp.full(4000, p_inf)
-    for k in keys:
-        s = dev.step(s, drive, k)
+    s = jax.lax.scan(lambda s, k: (dev.step(s, drive, k), None), jnp.full(4000, p_inf), keys)[0]
     assert float(jnp.mean(s)) == pytest.approx(p_inf, abs=0.01)
     assert float(jnp.var(s)) == pytest.approx(p_inf * (1 - p_inf) / 50, rel=0.15)
 

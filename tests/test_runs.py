@@ -22,8 +22,15 @@ TINY = ["model.hidden=[8]", "train.epochs=2", "train.batch_size=64"]
 def test_run_folder_contents_and_determinism(tmp_path):
     exp, cfg = runner.load(EXAMPLES / "ep_hopfield_digits.toml", TINY)
     s1, p1 = runner.run(exp, cfg, tmp_path / "a")
-    for name in ("config.toml", "metrics.jsonl", "summary.json", "checkpoint.eqx", "report.md",
-                 "plots/curves.png", "plots/confusion.png"):
+    for name in (
+        "config.toml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint.eqx",
+        "report.md",
+        "plots/curves.png",
+        "plots/confusion.png",
+    ):
         assert (p1 / name).is_file(), name
     summary = json.loads((p1 / "summary.json").read_text())
     assert 0 <= summary["test_accuracy"] <= 1 and summary["status"] == "ok"
@@ -43,7 +50,9 @@ def test_existing_run_folder_is_never_overwritten(tmp_path, capsys):
     (target / "mine.txt").write_text("user data")
     with pytest.raises(RunExistsError, match="already exists"):
         RunStore(target)
-    rc = main(["run", str(EXAMPLES / "ep_hopfield_digits.toml"), "--out", str(target)] + sum((["--set", s] for s in TINY), []))
+    rc = main(
+        ["run", str(EXAMPLES / "ep_hopfield_digits.toml"), "--out", str(target)] + sum((["--set", s] for s in TINY), [])
+    )
     assert rc == 2 and "already exists" in capsys.readouterr().err
     assert (target / "mine.txt").read_text() == "user data"
     assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
@@ -71,8 +80,15 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     store = RunStore(tmp_path / "div")
     x = np.ones((8, 4), np.float32)
     y = np.ones((8, 2), np.float32)
-    tr = Trainer(_NaNAfter(), SquaredError(), make_optimizer("sgd", 1e-3, momentum=0.0), epochs=5, batch_size=2,
-                 store=store, progress=False)
+    tr = Trainer(
+        _NaNAfter(),
+        SquaredError(),
+        make_optimizer("sgd", 1e-3, momentum=0.0),
+        epochs=5,
+        batch_size=2,
+        store=store,
+        progress=False,
+    )
     with pytest.raises(DivergenceError, match="diverged at epoch 2, step 1"):
         tr.fit(net, (x, y))
     metrics = read_metrics(tmp_path / "div")

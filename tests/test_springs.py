@@ -125,7 +125,7 @@ def test_bad_substrate_input_is_named(kwargs, message):
     ("network.k_min=-0.1", "network.k_min = -0.1: allowed values are >= 0"),
     ("network.spring='cubic'", "network.spring = 'cubic': allowed values are ['linear', 'quartic']"),
     ("rule.beta=0", "rule.beta = 0.0: allowed values are > 0"),
-    ("rule.name='coupled'", "rule.name = 'coupled' is not offered for ep_springs"),
+    ("rule.eta=2.0", "rule.eta = 2.0: allowed values are > 0 and <= 1"),
     ("task.max_source_strain=0.7", "task.max_source_strain = 0.7: allowed values are > 0 and < 0.5"),
     ("network.rows=1", "network.rows = 1: allowed values are >= 2"),
     ("task.ratios=[1.0, 1.0, 1.0, 1.0, 1.0]", "task.ratios has 5 targets"),

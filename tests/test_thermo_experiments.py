@@ -43,8 +43,8 @@ def test_ddpm_learns_a_gaussian():
 
 def test_example_toy_config_runs_end_to_end(tmp_path):
     exp, cfg = runner.load(EXAMPLES / "thermo_moons.toml", [
-        "train.epochs=1", "data.n_train=512", "data.n_val=100", "data.n_test=200", "eval.n_samples=200",
-        "eval.n_epoch_samples=50", "ddpm.train_steps=20", "device.n_hidden=4"])
+        "train.epochs=1", "data.n_train=512", "data.n_val=100", "data.n_test=200", "eval.n_samples=100",
+        "eval.n_epoch_samples=100", "ddpm.train_steps=20", "ddpm.n_steps=20", "device.n_hidden=4"])
     summary, path = runner.run(exp, cfg, tmp_path / "r")
     for k in ("sliced_wasserstein", "mmd", "gaussian_sliced_wasserstein", "ddpm_sliced_wasserstein", "heat_kT"):
         assert np.isfinite(summary[k]), k
@@ -56,8 +56,8 @@ def test_example_toy_config_runs_end_to_end(tmp_path):
 
 def test_digits_sklearn_runs(tmp_path):
     exp, cfg = runner.load(EXAMPLES / "thermo_digits8x8.toml", [
-        "train.epochs=1", "eval.n_samples=100", "eval.n_epoch_samples=20", "ddpm.train_steps=10",
-        "device.n_hidden=8"])
+        "train.epochs=1", "eval.n_samples=100", "eval.n_epoch_samples=100", "ddpm.train_steps=10",
+        "ddpm.n_steps=20", "device.n_hidden=8", "device.n_slices=5"])
     summary, path = runner.run(exp, cfg, tmp_path / "d")
     assert summary["image_shape"] == [8, 8] and len(summary["class_shares"]) == 3
     assert summary["heldout_confident_fraction"] > 0.8  # the ceiling: real held-out images
@@ -68,8 +68,8 @@ def test_digits_sklearn_runs(tmp_path):
 def test_mnist_loader_and_run(tmp_path, shared_data):
     exp, cfg = runner.load(EXAMPLES / "thermo_mnist012.toml", [
         f"data.dir={json.dumps(str(shared_data / 'mnist'))}", "data.downsample=4", "train.epochs=1",
-        "train.batch_size=256", "eval.n_samples=100", "eval.n_epoch_samples=20", "ddpm.enabled=false",
-        "device.n_hidden=8"])
+        "train.batch_size=256", "eval.n_samples=100", "eval.n_epoch_samples=100", "ddpm.enabled=false",
+        "device.n_hidden=8", "device.n_slices=5"])
     summary, _ = runner.run(exp, cfg, tmp_path / "m")
     assert summary["image_shape"] == [7, 7] and summary["classes"] == [0, 1, 2]
     assert "MNIST 10k test split only" in summary["data_note"]

@@ -15,8 +15,9 @@ def _cmd_run(args) -> int:
     from physlearning.experiments import runner
 
     exp, cfg = runner.load(args.config, args.set)
-    summary, path = runner.run(exp, cfg, args.out, runs_dir=args.runs_dir,
-                               run_name=Path(args.config).stem, command=_command())
+    summary, path = runner.run(
+        exp, cfg, args.out, runs_dir=args.runs_dir, run_name=Path(args.config).stem, command=_command()
+    )
     print(f"run folder: {path}")
     for k in exp.headline or ():
         if k in summary:
@@ -91,7 +92,9 @@ def _command() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="physlearning", description="Physical learning machines and physical learning rules.")
+    p = argparse.ArgumentParser(
+        prog="physlearning", description="Physical learning machines and physical learning rules."
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tour", help="short run of every pillar, with one report (the README's main job)")
     t.add_argument("--out", default=None, help="tour folder (must not exist)")

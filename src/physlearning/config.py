@@ -83,28 +83,23 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+_BOUNDS = {
+    "gt": (">", lambda v, b: v > b),
+    "ge": (">=", lambda v, b: v >= b),
+    "lt": ("<", lambda v, b: v < b),
+    "le": ("<=", lambda v, b: v <= b),
+}
+
+
 def _check_value(key: str, value: Any, meta: dict) -> None:
-    allowed = []
-    for op, name, fn in (
-        ("gt", ">", lambda v, b: v > b),
-        ("ge", ">=", lambda v, b: v >= b),
-        ("lt", "<", lambda v, b: v < b),
-        ("le", "<=", lambda v, b: v <= b),
-    ):
-        if meta.get(op) is not None:
-            allowed.append(f"{name} {meta[op]}")
+    allowed = [f"{sym} {meta[op]}" for op, (sym, _) in _BOUNDS.items() if meta.get(op) is not None]
     values = value if isinstance(value, (list, tuple)) else [value]
     for v in values:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if v != v or v in (float("inf"), float("-inf")):
                 raise ConfigError(f"{key} = {value!r}: must be a finite number")
-            for op, fn in (
-                ("gt", lambda a, b: a > b),
-                ("ge", lambda a, b: a >= b),
-                ("lt", lambda a, b: a < b),
-                ("le", lambda a, b: a <= b),
-            ):
-                if meta.get(op) is not None and not fn(v, meta[op]):
+            for op, (_, ok) in _BOUNDS.items():
+                if meta.get(op) is not None and not ok(v, meta[op]):
                     raise ConfigError(f"{key} = {value!r}: allowed values are {' and '.join(allowed)}")
         if meta.get("choices") is not None and v not in meta["choices"]:
             raise ConfigError(f"{key} = {value!r}: allowed values are {list(meta['choices'])}")
@@ -140,10 +135,13 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
             kwargs[name] = from_dict(tp, value, key + ".")
             continue
         if not _type_ok(value, tp):
-            raise ConfigError(
-                f"{key} = {value!r}: wrong type {type(value).__name__}, expected {_type_name(tp)}"
-            )
-        if tp is float or (typing.get_origin(tp) in (typing.Union, types.UnionType) and isinstance(value, int) and not isinstance(value, bool) and float in typing.get_args(tp)):
+            raise ConfigError(f"{key} = {value!r}: wrong type {type(value).__name__}, expected {_type_name(tp)}")
+        if tp is float or (
+            typing.get_origin(tp) in (typing.Union, types.UnionType)
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and float in typing.get_args(tp)
+        ):
             value = float(value)
         _check_value(key, value, dict(f.metadata))
         kwargs[name] = tuple(value) if isinstance(value, list) and typing.get_origin(tp) is tuple else value

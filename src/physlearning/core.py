@@ -180,9 +180,7 @@ class ParameterQuantisation(Nonideality):
 
     def params(self, substrate, key):
         return jax.tree_util.tree_map(
-            lambda p: p + jax.lax.stop_gradient(jnp.round(p / self.step) * self.step - p)
-            if is_param(p)
-            else p,
+            lambda p: p + jax.lax.stop_gradient(jnp.round(p / self.step) * self.step - p) if is_param(p) else p,
             substrate,
         )
 
@@ -197,9 +195,7 @@ class ParameterDisorder(Nonideality):
         leaves, treedef = jax.tree_util.tree_flatten(substrate)
         keys = jax.random.split(key, max(len(leaves), 1))
         out = [
-            p * (1 + self.sigma * jax.random.normal(k, p.shape, jnp.real(p).dtype))
-            if is_param(p)
-            else p
+            p * (1 + self.sigma * jax.random.normal(k, p.shape, jnp.real(p).dtype)) if is_param(p) else p
             for p, k in zip(leaves, keys)
         ]
         return jax.tree_util.tree_unflatten(treedef, out)

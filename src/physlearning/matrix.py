@@ -34,5 +34,7 @@ def format_table(rs: list[dict]) -> str:
     head = f"{'substrate':<28} {'rule':<26} {'cosine':>12} {'rel_error':>11}  note"
     lines = [head, "-" * len(head)]
     for r in rs:
-        lines.append(f"{r['substrate']:<28} {r['rule']:<26} {r['cosine']:>12.9f} {r['rel_error']:>11.3e}  {r.get('note', '')}")
+        lines.append(
+            f"{r['substrate']:<28} {r['rule']:<26} {r['cosine']:>12.9f} {r['rel_error']:>11.3e}  {r.get('note', '')}"
+        )
     return "\n".join(lines)

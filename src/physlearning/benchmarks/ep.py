@@ -39,8 +39,11 @@ def run(quick: bool = False) -> dict:
     repeats = 3 if quick else 10
     solver = Equilibrium(method="fixed_point", rtol=1e-5, atol=1e-5, max_steps=1000)
     cost = SoftmaxCrossEntropy()
-    out: dict = {"name": "ep", "baseline": "implicit autodiff (optimistix ImplicitAdjoint), same network",
-                 "device": jax.devices()[0].device_kind}
+    out: dict = {
+        "name": "ep",
+        "baseline": "implicit autodiff (optimistix ImplicitAdjoint), same network",
+        "device": jax.devices()[0].device_kind,
+    }
     for sz in sizes:
         key = jax.random.PRNGKey(0)
         net = LayeredHopfield(sz, key, output="linear")
@@ -51,9 +54,15 @@ def run(quick: bool = False) -> dict:
         ep_s, ep_c = _time(ep, net, (x, t), cost, key, repeats=repeats)
         ad_s, ad_c = _time(ad, net, (x, t), cost, key, repeats=repeats)
         tag = "x".join(map(str, sz))
-        out.update({f"ep_step_s[{tag}]": ep_s, f"autodiff_step_s[{tag}]": ad_s,
-                    f"ratio_ep_over_autodiff[{tag}]": ep_s / ad_s,
-                    f"compile_s_ep[{tag}]": ep_c, f"compile_s_autodiff[{tag}]": ad_c})
+        out.update(
+            {
+                f"ep_step_s[{tag}]": ep_s,
+                f"autodiff_step_s[{tag}]": ad_s,
+                f"ratio_ep_over_autodiff[{tag}]": ep_s / ad_s,
+                f"compile_s_ep[{tag}]": ep_c,
+                f"compile_s_autodiff[{tag}]": ad_c,
+            }
+        )
         out["ours_s"], out["baseline_s"] = ep_s, ad_s
     out["speedup"] = out["baseline_s"] / out["ours_s"]
     out["goal"] = "ratio_ep_over_autodiff <= 3"

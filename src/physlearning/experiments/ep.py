@@ -33,8 +33,11 @@ from physlearning.tasks import datasets
 class DataConfig:
     """Which data set and how it is split."""
 
-    name: str = param("digits", choices=("digits", "optdigits", "mnist"),
-                      doc="digits = scikit-learn 8x8 (built in); optdigits/mnist read data.dir")
+    name: str = param(
+        "digits",
+        choices=("digits", "optdigits", "mnist"),
+        doc="digits = scikit-learn 8x8 (built in); optdigits/mnist read data.dir",
+    )
     dir: str = param("", path="dir", doc="directory holding the data files (optdigits/mnist)")
     n_test: int = param(2000, ge=1, doc="MNIST with only the 10k split: images held out for test")
     val_frac: float = param(0.1, gt=0, lt=0.5, doc="share of the training set used for validation")
@@ -55,10 +58,16 @@ class ModelConfig:
 class RuleConfig:
     """Learning rule and relaxation."""
 
-    name: str = param("ep", choices=("ep", "autodiff"), doc="ep = Equilibrium Propagation; autodiff = implicit gradient")
+    name: str = param(
+        "ep", choices=("ep", "autodiff"), doc="ep = Equilibrium Propagation; autodiff = implicit gradient"
+    )
     estimator: str = param("symmetric", choices=ESTIMATORS)
     beta: float = param(0.5, gt=0, doc="nudging strength")
-    cost: str = param("cross_entropy", choices=("mse", "cross_entropy"), doc="C(y, t): squared error, or softmax cross-entropy on the outputs")
+    cost: str = param(
+        "cross_entropy",
+        choices=("mse", "cross_entropy"),
+        doc="C(y, t): squared error, or softmax cross-entropy on the outputs",
+    )
     n_points: int = param(4, ge=2, doc="holomorphic EP: points on the circle |beta|")
     method: str = param("fixed_point", choices=("fixed_point", "newton"), doc="equilibrium solver")
     rtol: float = param(1e-5, gt=0)
@@ -90,8 +99,10 @@ class HopfieldConfig:
 
     def validate(self) -> None:
         if self.train.weight_decay > 0 and self.train.optimizer != "adamw":
-            raise ConfigError(f"train.weight_decay = {self.train.weight_decay!r}: needs train.optimizer = 'adamw' "
-                              f"(got {self.train.optimizer!r})")
+            raise ConfigError(
+                f"train.weight_decay = {self.train.weight_decay!r}: needs train.optimizer = 'adamw' "
+                f"(got {self.train.optimizer!r})"
+            )
         if self.data.name in ("optdigits", "mnist") and not self.data.dir:
             raise ConfigError(f"data.dir = '': data.name = {self.data.name!r} needs the directory holding its files")
 
@@ -110,7 +121,7 @@ def batched_predict(model, x: np.ndarray, solver: Equilibrium, batch: int = 500)
     n = len(x)
     out = []
     for i in range(0, n, batch):
-        xb = x[i:i + batch]
+        xb = x[i : i + batch]
         pad = batch - len(xb)
         if pad:
             xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
@@ -119,12 +130,18 @@ def batched_predict(model, x: np.ndarray, solver: Equilibrium, batch: int = 500)
 
 
 def build(cfg: HopfieldConfig, n_in: int, n_out: int):
-    model = LayeredHopfield((n_in, *cfg.model.hidden, n_out), jax.random.PRNGKey(cfg.seed), gain=cfg.model.gain,
-                            activation=cfg.model.activation, output=cfg.model.output)
+    model = LayeredHopfield(
+        (n_in, *cfg.model.hidden, n_out),
+        jax.random.PRNGKey(cfg.seed),
+        gain=cfg.model.gain,
+        activation=cfg.model.activation,
+        output=cfg.model.output,
+    )
     r = cfg.rule
     solver = Equilibrium(method=r.method, rtol=r.rtol, atol=r.atol, max_steps=r.max_steps, damping=r.damping)
-    rule = (EquilibriumPropagation(r.beta, r.estimator, r.n_points, solver) if r.name == "ep"
-            else ImplicitAutodiff(solver))
+    rule = (
+        EquilibriumPropagation(r.beta, r.estimator, r.n_points, solver) if r.name == "ep" else ImplicitAutodiff(solver)
+    )
     return model, solver, rule
 
 
@@ -139,15 +156,32 @@ def run_hopfield(cfg: HopfieldConfig, store: RunStore) -> dict:
     def evaluate(m, x, y):
         out = batched_predict(m, x, solver)
         t = jnp.asarray(datasets.one_hot(y, n_out))
-        return {"val_accuracy": float(np.mean(out.argmax(1) == y)),
-                "val_loss": float(jnp.mean(jax.vmap(cost)(jnp.asarray(out), t)))}
+        return {
+            "val_accuracy": float(np.mean(out.argmax(1) == y)),
+            "val_loss": float(jnp.mean(jax.vmap(cost)(jnp.asarray(out), t))),
+        }
 
     tc = cfg.train
     steps = max(len(split.x_train) // min(tc.batch_size, len(split.x_train)), 1)
-    trainer = Trainer(rule, cost, make_optimizer(tc.optimizer, tc.lr, epochs=tc.epochs, steps_per_epoch=steps,
-                                                 schedule=tc.schedule, weight_decay=tc.weight_decay),
-                      epochs=tc.epochs, batch_size=tc.batch_size, seed=cfg.seed, evaluate=evaluate, store=store,
-                      select=tc.select, desc=f"ep_hopfield[{cfg.rule.name}]")
+    trainer = Trainer(
+        rule,
+        cost,
+        make_optimizer(
+            tc.optimizer,
+            tc.lr,
+            epochs=tc.epochs,
+            steps_per_epoch=steps,
+            schedule=tc.schedule,
+            weight_decay=tc.weight_decay,
+        ),
+        epochs=tc.epochs,
+        batch_size=tc.batch_size,
+        seed=cfg.seed,
+        evaluate=evaluate,
+        store=store,
+        select=tc.select,
+        desc=f"ep_hopfield[{cfg.rule.name}]",
+    )
     res = trainer.fit(model, (split.x_train, datasets.one_hot(split.y_train, n_out)), (split.x_val, split.y_val))
     out = batched_predict(res.model, split.x_test, solver)
     pred = out.argmax(1)
@@ -163,10 +197,13 @@ def run_hopfield(cfg: HopfieldConfig, store: RunStore) -> dict:
         "selected_epoch": res.best_epoch,
         "final_train_loss": res.history[-1]["train_loss"],
         "max_equilibrium_residual": float(max(r.get("aux_residual", 0.0) for r in res.history)),
-        "n_train": len(split.x_train), "n_val": len(split.x_val), "n_test": len(split.x_test),
+        "n_train": len(split.x_train),
+        "n_val": len(split.x_val),
+        "n_test": len(split.x_test),
         "data": split.note,
         "rule": cfg.rule.name if cfg.rule.name == "autodiff" else f"ep_{cfg.rule.estimator}",
-        "train_time_s": res.wall_time_s, "compile_time_s": res.compile_time_s,
+        "train_time_s": res.wall_time_s,
+        "compile_time_s": res.compile_time_s,
         "wall_time_s": time.perf_counter() - t0,
     }
 
@@ -176,7 +213,7 @@ EXPERIMENTS = [
         name="ep_hopfield",
         config_cls=HopfieldConfig,
         run=run_hopfield,
-        description="Layered Hopfield network trained by Equilibrium Propagation (or the implicit-autodiff reference) on digits",
+        description="Layered Hopfield network trained by Equilibrium Propagation (or implicit autodiff) on digits",
         headline=("test_accuracy", "val_accuracy", "rule"),
         tour={"model.hidden": [64], "train.epochs": 5, "train.lr": 1e-2},
     ),
@@ -195,6 +232,12 @@ def matrix_rows() -> list[dict]:
     rows = []
     for est in ESTIMATORS:
         g, _ = eqx.filter_jit(EquilibriumPropagation(1e-3, est, 4, solver).gradient)(net, (x, t), cost, key)
-        rows.append({"substrate": "hopfield (6-8-3)", "rule": f"ep_{est} (beta=1e-3)",
-                     "cosine": float(tree_cosine(g, ref)), "rel_error": float(tree_rel_error(g, ref))})
+        rows.append(
+            {
+                "substrate": "hopfield (6-8-3)",
+                "rule": f"ep_{est} (beta=1e-3)",
+                "cosine": float(tree_cosine(g, ref)),
+                "rel_error": float(tree_rel_error(g, ref)),
+            }
+        )
     return rows

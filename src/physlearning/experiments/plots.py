@@ -11,15 +11,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def curves(history: list[dict], path: Path, keys: list[str] | None = None, title: str = "",
-           logy: bool = False) -> Path | None:
+def curves(
+    history: list[dict], path: Path, keys: list[str] | None = None, title: str = "", logy: bool = False
+) -> Path | None:
     """Plot per-epoch numeric metrics (``keys``, default every loss/accuracy key) vs epoch."""
     rows = [r for r in history if "epoch" in r]
     if not rows:
         return None
     if keys is None:
-        keys = sorted({k for r in rows for k, v in r.items()
-                       if isinstance(v, (int, float)) and ("loss" in k or "accuracy" in k)})
+        keys = sorted(
+            {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and ("loss" in k or "accuracy" in k)}
+        )
     loss_keys = [k for k in keys if "accuracy" not in k]
     acc_keys = [k for k in keys if "accuracy" in k]
     ncols = (1 if loss_keys else 0) + (1 if acc_keys else 0)
@@ -54,8 +56,15 @@ def confusion(cm: np.ndarray, path: Path, title: str = "confusion matrix") -> Pa
     im = ax.imshow(cm, cmap="Blues")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                int(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+            )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -66,8 +75,7 @@ def confusion(cm: np.ndarray, path: Path, title: str = "confusion matrix") -> Pa
     return path
 
 
-def image_grid(images: np.ndarray, path: Path, shape: tuple[int, int], ncols: int = 10,
-               title: str = "") -> Path:
+def image_grid(images: np.ndarray, path: Path, shape: tuple[int, int], ncols: int = 10, title: str = "") -> Path:
     """Grid of flattened images (values in any range; each shown with a common scale)."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))

@@ -44,8 +44,16 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
     if events:
         lines += ["## Events", ""] + [f"- {r.get('event')}: {r.get('message', '')}" for r in events] + [""]
     cmd = command or summary.get("command") or f"physlearning run {run_dir / 'config.toml'}"
-    lines += ["## Reproduce", "", "```", cmd, "```", "",
-              f"(the resolved config is `{run_dir / 'config.toml'}`; same config and seed give the same numbers on CPU)", ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        cmd,
+        "```",
+        "",
+        f"(the resolved config is `{run_dir / 'config.toml'}`; same config and seed give the same numbers on CPU)",
+        "",
+    ]
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))
     return out

@@ -32,9 +32,15 @@ def load(path: str | Path, overrides: list[str] | None = None) -> tuple[registry
     return resolve(cfgmod.read_toml(path), overrides)
 
 
-def run(exp: registry.Experiment, cfg: Any, out: str | Path | None = None, *,
-        runs_dir: str | Path = "runs", command: str | None = None,
-        run_name: str | None = None) -> tuple[dict, Path]:
+def run(
+    exp: registry.Experiment,
+    cfg: Any,
+    out: str | Path | None = None,
+    *,
+    runs_dir: str | Path = "runs",
+    command: str | None = None,
+    run_name: str | None = None,
+) -> tuple[dict, Path]:
     """Run one experiment into a new folder; returns ``(summary, run_dir)``.
 
     On divergence the summary (``status = "diverged"``), metrics and last good checkpoint
@@ -45,14 +51,12 @@ def run(exp: registry.Experiment, cfg: Any, out: str | Path | None = None, *,
     resolved = {"experiment": exp.name, **cfgmod.to_dict(cfg)}
     store.write_config(resolved)
     cmd = command or f"physlearning run {path / 'config.toml'}"
-    base = {"experiment": exp.name, "description": exp.description,
-            "seed": getattr(cfg, "seed", None), "command": cmd}
+    base = {"experiment": exp.name, "description": exp.description, "seed": getattr(cfg, "seed", None), "command": cmd}
     t0 = time.perf_counter()
     try:
         summary = exp.run(cfg, store)
     except DivergenceError as e:
-        store.write_summary({**base, "status": "diverged", "message": str(e),
-                             "wall_time_s": time.perf_counter() - t0})
+        store.write_summary({**base, "status": "diverged", "message": str(e), "wall_time_s": time.perf_counter() - t0})
         write_report(path)
         store.close()
         raise

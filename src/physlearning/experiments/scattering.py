@@ -57,8 +57,9 @@ FD_MAX_PARAMS = 5000
 class Data:
     """Data set and split."""
 
-    name: str = param("sklearn_digits", choices=("optdigits", "sklearn_digits", "mnist"),
-                      doc="optdigits / mnist read data.dir; sklearn_digits needs no files")
+    name: str = param("sklearn_digits", choices=("optdigits", "sklearn_digits", "mnist", "fashion_mnist"),
+                      doc="optdigits / mnist / fashion_mnist (IDX files, same names) read data.dir; "
+                          "sklearn_digits needs no files")
     dir: str = param("", path="dir", doc="directory with optdigits.tra/.tes (or MNIST IDX files)")
     val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training rows")
     max_train: int = param(0, ge=0, doc="use at most this many training rows (0: all)")
@@ -94,7 +95,8 @@ class Train:
     epochs: int = param(30, ge=1)
     batch_size: int = param(32, ge=1)
     temperature: float = param(0.1, gt=0, doc="softmax temperature on y (y in [-1, 1])")
-    select: str = param("val", choices=("val", "final"), doc="report the model chosen on validation, or the last")
+    select: str = param("val", choices=("val", "val_loss", "final"),
+                        doc="report the model with the best validation accuracy, lowest validation loss, or the last")
     fd_step: float = param(1e-3, gt=0, doc="finite-difference / SPSA step")
     spsa_samples: int = param(8, ge=1)
 
@@ -119,7 +121,7 @@ class Baselines:
 
 
 def _validate_common(data: Data, net: Network, train: Train) -> None:
-    if data.name in ("optdigits", "mnist") and not data.dir:
+    if data.name in ("optdigits", "mnist", "fashion_mnist") and not data.dir:
         raise ConfigError(f"data.dir = '': data.name = {data.name!r} reads its files from a directory you give "
                           "(e.g. ../shared/data/optdigits); or use data.name = 'sklearn_digits'")
 
@@ -136,7 +138,7 @@ class DigitsConfig:
     def validate(self) -> None:
         _validate_common(self.data, self.network, self.train)
         if self.train.rule in ("finite_difference",):
-            n_in = 784 if self.data.name == "mnist" else 64
+            n_in = 784 if "mnist" in self.data.name else 64
             sizes = [n_in * self.network.duplicate] + ([self.network.hidden] if self.network.hidden else []) + [10]
             p = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + sum(sizes)
             if p > FD_MAX_PARAMS:
@@ -148,8 +150,11 @@ class DigitsConfig:
 def load_split(data: Data, seed: int) -> datasets.Split:
     if data.name == "optdigits":
         split = datasets.optdigits(data.dir, seed=seed, val_frac=data.val_frac)
-    elif data.name == "mnist":
-        split = datasets.mnist(data.dir, seed=seed, val_frac=data.val_frac)
+    elif data.name in ("mnist", "fashion_mnist"):
+        # Fashion-MNIST ships under MNIST's file names; MNIST's checksums do not apply to it
+        split = datasets.mnist(data.dir, seed=seed, val_frac=data.val_frac, check=data.name == "mnist")
+        if data.name == "fashion_mnist":
+            split = dataclasses.replace(split, note=split.note.replace("MNIST", "Fashion-MNIST"))
     else:
         split = datasets.sklearn_digits(seed=seed, val_frac=data.val_frac)
     if data.max_train and data.max_train < len(split.x_train):
@@ -253,7 +258,9 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
 
     trainer = Trainer(make_rule(cfg.train, nonideal, cfg.hardware.seed), cost, opt, cfg.train.epochs,
                       cfg.train.batch_size, seed=cfg.seed, evaluate=evaluate, store=store,
-                      select=cfg.train.select, progress=progress, desc=desc)
+                      select="final" if cfg.train.select == "final" else "val",
+                      select_metric="val_loss" if cfg.train.select == "val_loss" else "val_accuracy",
+                      minimize=cfg.train.select == "val_loss", progress=progress, desc=desc)
     cpu0 = time.process_time()
     res = trainer.fit(net0, (split.x_train, datasets.one_hot(split.y_train, split.n_classes)),
                       (split.x_val, split.y_val))

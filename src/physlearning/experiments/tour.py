@@ -15,9 +15,13 @@ def tour(out: str | Path | None = None, *, runs_dir: str | Path = "runs", only: 
     if root.exists():
         raise FileExistsError(f"tour folder {str(root)!r} already exists (never overwritten)")
     root.mkdir(parents=True)
-    lines = ["# physlearning tour", "",
-             "One short run per pillar on built-in defaults (2-core CPU sized). Each run folder holds",
-             "its config, metrics, checkpoint, plots and report.", ""]
+    lines = [
+        "# physlearning tour",
+        "",
+        "One short run per pillar on built-in defaults (2-core CPU sized). Each run folder holds",
+        "its config, metrics, checkpoint, plots and report.",
+        "",
+    ]
     rows = []
     t_all = time.perf_counter()
     for name, exp in registry.experiments().items():

@@ -32,9 +32,17 @@ class DivergenceError(RuntimeError):
 Evaluate = Callable[[Substrate, np.ndarray, np.ndarray], dict[str, float]]
 
 
-def make_optimizer(name: str, lr: float, *, epochs: int = 1, steps_per_epoch: int = 1,
-                   schedule: str = "constant", clip: float | None = None,
-                   weight_decay: float = 0.0, momentum: float = 0.9) -> optax.GradientTransformation:
+def make_optimizer(
+    name: str,
+    lr: float,
+    *,
+    epochs: int = 1,
+    steps_per_epoch: int = 1,
+    schedule: str = "constant",
+    clip: float | None = None,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+) -> optax.GradientTransformation:
     """optax optimiser by name: ``adam``, ``adamw``, ``sgd`` (with momentum);
     schedule ``constant`` or ``cosine`` (decay over all steps)."""
     total = max(epochs * steps_per_epoch, 1)
@@ -101,8 +109,9 @@ class Trainer:
 
         return step
 
-    def fit(self, model: Substrate, train: tuple[np.ndarray, np.ndarray],
-            val: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
+    def fit(
+        self, model: Substrate, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> TrainResult:
         x_tr, y_tr = train
         n = len(x_tr)
         if n == 0:
@@ -123,16 +132,20 @@ class Trainer:
             losses = []
             aux_sum: dict[str, float] = {}
             for i in range(steps):
-                idx = perm[i * bs:(i + 1) * bs]
+                idx = perm[i * bs : (i + 1) * bs]
                 key, sub = jax.random.split(key)
                 ts = time.perf_counter()
-                new_model, new_opt, aux, ok = step(model, opt_state, (jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx])), sub)
+                new_model, new_opt, aux, ok = step(
+                    model, opt_state, (jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx])), sub
+                )
                 if epoch == 1 and i == 0:
                     jax.block_until_ready(aux["loss"])
                     compile_time = time.perf_counter() - ts
                 if not bool(ok):
-                    msg = (f"training diverged at epoch {epoch}, step {i}: loss={float(aux['loss'])!r} "
-                           "(NaN/inf in loss or gradient); kept metrics and the last good checkpoint")
+                    msg = (
+                        f"training diverged at epoch {epoch}, step {i}: loss={float(aux['loss'])!r} "
+                        "(NaN/inf in loss or gradient); kept metrics and the last good checkpoint"
+                    )
                     if self.store is not None:
                         self.store.log({"event": "diverged", "epoch": epoch, "step": i, "message": msg})
                     bar.close()
@@ -142,8 +155,11 @@ class Trainer:
                 for k, v in aux.items():
                     if k != "loss" and jnp.ndim(v) == 0:
                         aux_sum[k] = aux_sum.get(k, 0.0) + float(v)
-            rec: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                                   "time_s": time.perf_counter() - t0}
+            rec: dict[str, Any] = {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "time_s": time.perf_counter() - t0,
+            }
             rec.update({f"aux_{k}": v / steps for k, v in aux_sum.items()})
             if self.evaluate is not None and val is not None:
                 rec.update(self.evaluate(model, *val))
@@ -160,7 +176,9 @@ class Trainer:
                 better = best_score is None or (score < best_score if self.minimize else score > best_score)
                 if better:
                     best_model, best_score, best_epoch = model, score, epoch
-            bar.set_postfix(loss=f"{rec['train_loss']:.4g}", **({self.select_metric: f"{score:.4g}"} if score is not None else {}))
+            bar.set_postfix(
+                loss=f"{rec['train_loss']:.4g}", **({self.select_metric: f"{score:.4g}"} if score is not None else {})
+            )
         bar.close()
         if self.store is not None:
             self.store.save_checkpoint(best_model)

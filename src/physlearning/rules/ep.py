@@ -31,8 +31,15 @@ from physlearning.rules.equilibrium import Equilibrium
 ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
 
 
-def energy_param_grad(substrate: EnergySubstrate, state: PyTree, x: Array, phase: complex | float = 1.0,
-                      beta: complex | float = 0.0, target: Array | None = None, cost: Cost | None = None) -> PyTree:
+def energy_param_grad(
+    substrate: EnergySubstrate,
+    state: PyTree,
+    x: Array,
+    phase: complex | float = 1.0,
+    beta: complex | float = 0.0,
+    target: Array | None = None,
+    cost: Cost | None = None,
+) -> PyTree:
     """d Re[phase * F(state; theta, x, beta)] / d theta at fixed state (F = E + beta C):
     the local physical measurement."""
     params, static = eqx.partition(substrate, substrate.param_filter())
@@ -66,8 +73,9 @@ class EquilibriumPropagation(LearningRule):
         if self.n_points < 2:
             raise ValueError(f"n_points = {self.n_points!r}: allowed values are >= 2")
 
-    def sample_gradient(self, substrate: EnergySubstrate, x: Array, target: Array, cost: Cost,
-                        key: PRNGKeyArray | None = None):
+    def sample_gradient(
+        self, substrate: EnergySubstrate, x: Array, target: Array, cost: Cost, key: PRNGKeyArray | None = None
+    ):
         """EP estimate for one sample; returns (grads, loss, residual)."""
         b = self.beta
         solve = lambda beta, s0: self.solver.solve(substrate, x, beta, target, cost, s0)
@@ -79,6 +87,7 @@ class EquilibriumPropagation(LearningRule):
             """Measured dF/dtheta at state s (measurement ``idx`` of this sample)."""
             meas = energy_param_grad(substrate, s, x, phase, beta, target, cost)
             return meas if noise is None else noise.measure(meas, jax.random.fold_in(k, idx))
+
         tm = jax.tree_util.tree_map
         if self.estimator == "one_sided":
             s_p, r1 = solve(b, free)
@@ -114,12 +123,16 @@ class EquilibriumPropagation(LearningRule):
         grads, loss, res = jax.vmap(lambda xi, ti, ki: self.sample_gradient(substrate, xi, ti, cost, ki))(x, t, keys)
         grads = jax.tree_util.tree_map(lambda a: jnp.mean(a, axis=0), grads)
         n_relax = {"one_sided": 2, "symmetric": 3, "holomorphic": 1 + self.n_points}[self.estimator]
-        return grads, {"loss": jnp.mean(loss), "residual": jnp.max(res),
-                       "relaxations": jnp.asarray(n_relax * x.shape[0], jnp.float32)}
+        return grads, {
+            "loss": jnp.mean(loss),
+            "residual": jnp.max(res),
+            "relaxations": jnp.asarray(n_relax * x.shape[0], jnp.float32),
+        }
 
 
 def free_states(substrate: EnergySubstrate, x: Array, solver: Equilibrium) -> tuple[PyTree, Array]:
     """Free equilibria of a batch (no nudge) and the worst residual."""
+
     def one(xi):
         dummy = substrate.readout(substrate.init_state(xi))
         from physlearning.core import SquaredError

@@ -67,8 +67,9 @@ class Equilibrium(eqx.Module):
         if not 0 < self.damping <= 1:
             raise ValueError(f"damping = {self.damping!r}: allowed values are 0 < damping <= 1")
 
-    def solve(self, substrate: EnergySubstrate, x: Array, beta, target: Array, cost: Cost,
-              state0: PyTree | None = None) -> tuple[PyTree, Array]:
+    def solve(
+        self, substrate: EnergySubstrate, x: Array, beta, target: Array, cost: Cost, state0: PyTree | None = None
+    ) -> tuple[PyTree, Array]:
         """Equilibrium state of one sample and its residual max|dF/ds|.
 
         Differentiable with respect to ``substrate`` by implicit differentiation
@@ -85,17 +86,30 @@ class Equilibrium(eqx.Module):
             return cgrad(lambda s: total_energy(sub, s, xx, b, t, cost), state)
 
         if self.method == "newton":
-            sol = optx.root_find(dF, optx.Newton(rtol=self.rtol, atol=self.atol), state0, args=args,
-                                 max_steps=self.max_steps, throw=False)
+            sol = optx.root_find(
+                dF,
+                optx.Newton(rtol=self.rtol, atol=self.atol),
+                state0,
+                args=args,
+                max_steps=self.max_steps,
+                throw=False,
+            )
         else:
+
             def relax(state, args):
                 sub, xx, b, t = args
                 nudge = lambda y: b * cost(y, t)
                 new = sub.fixed_point_map(state, xx, nudge)
                 return jax.tree_util.tree_map(lambda o, n: (1 - self.damping) * o + self.damping * n, state, new)
 
-            sol = optx.fixed_point(relax, optx.FixedPointIteration(rtol=self.rtol, atol=self.atol), state0,
-                                   args=args, max_steps=self.max_steps, throw=False)
+            sol = optx.fixed_point(
+                relax,
+                optx.FixedPointIteration(rtol=self.rtol, atol=self.atol),
+                state0,
+                args=args,
+                max_steps=self.max_steps,
+                throw=False,
+            )
         state = sol.value
         res = dF(jax.lax.stop_gradient(state), jax.lax.stop_gradient(args))
         residual = jnp.max(jnp.stack([jnp.max(jnp.abs(r)) for r in jax.tree_util.tree_leaves(res)]))

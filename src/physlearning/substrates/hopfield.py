@@ -66,8 +66,15 @@ class LayeredHopfield(EnergySubstrate):
     activation: str = eqx.field(static=True)
     output: str = eqx.field(static=True)
 
-    def __init__(self, sizes: tuple[int, ...] | list[int], key: PRNGKeyArray, gain: float = 1.0,
-                 dtype=jnp.float32, activation: str = "sigmoid", output: str = "sigmoid"):
+    def __init__(
+        self,
+        sizes: tuple[int, ...] | list[int],
+        key: PRNGKeyArray,
+        gain: float = 1.0,
+        dtype=jnp.float32,
+        activation: str = "sigmoid",
+        output: str = "sigmoid",
+    ):
         if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
             raise ValueError(f"sizes = {sizes!r}: need >= 2 layers of >= 1 unit")
         for name, v in (("activation", activation), ("output", output)):

@@ -133,14 +133,15 @@ class LangevinComputer(Substrate):
         key = jax.random.PRNGKey(0) if key is None else key
         j0 = noising_coupling / np.sqrt(n) * np.asarray(jax.random.normal(key, (n, n)), np.float32)
         self.J0 = (self.mask * 0.5 * (j0 + j0.T)).astype(np.float32)
-        self.J = jnp.tile(jnp.asarray(self.J0), (n_slices, 1, 1))
+        ftype = jnp.zeros(()).dtype  # the default float (float64 when x64 is enabled)
+        self.J = jnp.tile(jnp.asarray(self.J0, ftype), (n_slices, 1, 1))
         self.coupled_noising = bool(noising_coupling > 0 and self.mask.any())
         kb = jax.random.fold_in(key, 1)
         b0 = noising_coupling * np.asarray(jax.random.normal(kb, (n,)), np.float32)
         self.b0 = np.where(np.arange(n) >= n_visible, b0, 0.0).astype(np.float32)
-        self.b = jnp.tile(jnp.asarray(self.b0), (n_slices, 1))
+        self.b = jnp.tile(jnp.asarray(self.b0, ftype), (n_slices, 1))
         self.j2 = np.array([j2_visible] * n_visible + [j2_hidden] * n_hidden, np.float32)
-        self.J2 = jnp.tile(jnp.asarray(self.j2), (n_slices, 1))
+        self.J2 = jnp.tile(jnp.asarray(self.j2, ftype), (n_slices, 1))
         self.train_j2 = bool(train_j2)
         self.j4 = np.array([j4_visible] * n_visible + [j4_hidden] * n_hidden, np.float32)
         gv, cv = _noise_table(j2_visible, j4_visible, kT)
@@ -224,8 +225,9 @@ class LangevinComputer(Substrate):
     def sample_bare(self, key: PRNGKeyArray, n: int) -> Array:
         """n draws with every unit independently at equilibrium in its bare potential
         J2 x^2 + J4 x^4 at temperature kT (exact, by inverse CDF on a grid)."""
-        u = jax.random.uniform(key, (n, self.n_units))
-        grid, cdf = jnp.asarray(self.noise_grid), jnp.asarray(self.noise_cdf)
+        u = jax.random.uniform(key, (n, self.n_units), jnp.zeros(()).dtype)
+        ftype = jnp.zeros(()).dtype
+        grid, cdf = jnp.asarray(self.noise_grid, ftype), jnp.asarray(self.noise_cdf, ftype)
         v = jnp.interp(u[:, : self.n_visible], cdf[0], grid[0])
         h = jnp.interp(u[:, self.n_visible:], cdf[1], grid[1])
         return jnp.concatenate([v, h], -1)

@@ -91,8 +91,17 @@ def sklearn_digits(seed: int = 0, test_frac: float = 0.2, val_frac: float = 0.1)
     x = (d.data / 16.0).astype(np.float32)
     xtr, ytr, xte, yte = stratified_split(x, d.target, test_frac, seed)
     xtr, ytr, xva, yva = stratified_split(xtr, ytr, val_frac / (1 - test_frac), seed + 1)
-    return Split(xtr, ytr, xva, yva, xte, yte, 10, (8, 8),
-                 f"sklearn digits: {len(xtr)} train / {len(xva)} val / {len(xte)} test (stratified, seed {seed})")
+    return Split(
+        xtr,
+        ytr,
+        xva,
+        yva,
+        xte,
+        yte,
+        10,
+        (8, 8),
+        f"sklearn digits: {len(xtr)} train / {len(xva)} val / {len(xte)} test (stratified, seed {seed})",
+    )
 
 
 def _read_optdigits(p: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -122,9 +131,23 @@ def optdigits_raw(directory: str | Path, check: bool = True) -> tuple[np.ndarray
 def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check: bool = True) -> Split:
     """UCI optdigits with a stratified validation split carved from the training file."""
     xtr, ytr, xte, yte = optdigits_raw(directory, check)
-    xtr, ytr, xva, yva = stratified_split(xtr / 16.0, ytr, val_frac, seed) if val_frac > 0 else (xtr / 16.0, ytr, xtr[:0] / 16.0, ytr[:0])
-    return Split(xtr.astype(np.float32), ytr, xva.astype(np.float32), yva, (xte / 16.0).astype(np.float32), yte, 10, (8, 8),
-                 f"UCI optdigits: {len(xtr)} train / {len(xva)} val (carved from the 3,823 training rows, seed {seed}) / {len(xte)} test")
+    xtr, ytr, xva, yva = (
+        stratified_split(xtr / 16.0, ytr, val_frac, seed)
+        if val_frac > 0
+        else (xtr / 16.0, ytr, xtr[:0] / 16.0, ytr[:0])
+    )
+    return Split(
+        xtr.astype(np.float32),
+        ytr,
+        xva.astype(np.float32),
+        yva,
+        (xte / 16.0).astype(np.float32),
+        yte,
+        10,
+        (8, 8),
+        f"UCI optdigits: {len(xtr)} train / {len(xva)} val (carved from the 3,823 training rows, seed {seed})"
+        f" / {len(xte)} test",
+    )
 
 
 def _read_idx(p: Path) -> np.ndarray:
@@ -137,7 +160,7 @@ def _read_idx(p: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
         raise DataError(f"data file {str(p)!r} is not an IDX ubyte file")
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
         raise DataError(f"data file {str(p)!r} is truncated: {body.size} bytes for shape {shape}")
@@ -173,13 +196,20 @@ def mnist_raw(directory: str | Path, check: bool = True) -> dict[str, np.ndarray
     return out
 
 
-def mnist(directory: str | Path, seed: int = 0, n_test: int = 2000, val_frac: float = 0.1,
-          classes: tuple[int, ...] | None = None, check: bool = True) -> Split:
+def mnist(
+    directory: str | Path,
+    seed: int = 0,
+    n_test: int = 2000,
+    val_frac: float = 0.1,
+    classes: tuple[int, ...] | None = None,
+    check: bool = True,
+) -> Split:
     """MNIST. With the 60k training files present: train (minus a validation share) / val /
     the official test. With only the 10k test split (as in ``shared/data``): a stratified
     split of it into ``10000 - n_test`` train (a validation share carved from it) and
     ``n_test`` held out, fixed seed, said in ``Split.note``."""
     raw = mnist_raw(directory, check)
+
     def prep(x, y):
         x = (x.reshape(len(x), -1) / 255.0).astype(np.float32)
         if classes is not None:
@@ -187,6 +217,7 @@ def mnist(directory: str | Path, seed: int = 0, n_test: int = 2000, val_frac: fl
             x, y = x[keep], y[keep]
             y = np.searchsorted(np.array(sorted(classes)), y)
         return x, y.astype(np.int64)
+
     nc = 10 if classes is None else len(classes)
     if "x_train" in raw:
         xtr, ytr = prep(raw["x_train"], raw["y_train"])

@@ -116,3 +116,20 @@ def scale_spectral_radius(w: np.ndarray, rho: float) -> np.ndarray:
     if r == 0:
         raise ValueError("reservoir matrix has spectral radius 0 (increase density or units)")
     return (w * (rho / r)).astype(np.float32)
+
+
+def coupled_layer(dev: Device, d_in: int, seed: int, input_scaling: float, coupling: float, density: float,
+                  bias_scaling: float, trainable: bool) -> Reservoir:
+    """``dev`` with uniform input weights, uniform bias and (``coupling`` > 0) sparse random
+    interconnections of spectral radius ``coupling`` on the measured outputs; weights are jax
+    arrays (trainable; zero coupling becomes a trainable zero matrix) or fixed numpy arrays."""
+    dev.check()
+    rng = np.random.default_rng(seed)
+    n = dev.n
+    w_in = random_matrix(rng, n, d_in, 1.0, input_scaling)
+    b = random_matrix(rng, n, 1, 1.0, bias_scaling)[:, 0]
+    w = scale_spectral_radius(random_matrix(rng, n, n, density), coupling) if coupling > 0 else None
+    if w is None and trainable:
+        w = np.zeros((n, n), np.float32)
+    conv = jnp.asarray if trainable else (lambda a: a)
+    return Reservoir(dev, conv(w_in), None if w is None else conv(w), conv(b))

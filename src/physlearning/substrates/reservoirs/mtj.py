@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from physlearning.substrates.reservoirs.base import Device, DeviceError, Reservoir, random_matrix, scale_spectral_radius
+from physlearning.substrates.reservoirs.base import Device, DeviceError, Reservoir, coupled_layer
 
 
 class SMTJ(Device):
@@ -65,13 +64,4 @@ def make_mtj(n: int, d_in: int, seed: int = 0, input_scaling: float = 1.0, coupl
              density: float = 0.2, bias_scaling: float = 0.0, trainable: bool = False, **device) -> Reservoir:
     """``n`` SMTJ nodes; noise is on when ``device['noise'] > 0`` (then the binomial noise of
     ``n_junctions`` junctions is used; the value of ``noise`` only switches it on)."""
-    rng = np.random.default_rng(seed)
-    dev = SMTJ(n=n, **device)
-    dev.check()
-    w_in = random_matrix(rng, n, d_in, 1.0, input_scaling)
-    b = random_matrix(rng, n, 1, 1.0, bias_scaling)[:, 0]
-    w = scale_spectral_radius(random_matrix(rng, n, n, density), coupling) if coupling > 0 else None
-    if w is None and trainable:
-        w = np.zeros((n, n), np.float32)
-    conv = jnp.asarray if trainable else (lambda a: a)
-    return Reservoir(dev, conv(w_in), None if w is None else conv(w), conv(b))
+    return coupled_layer(SMTJ(n=n, **device), d_in, seed, input_scaling, coupling, density, bias_scaling, trainable)

@@ -37,7 +37,8 @@ class DeviceNetwork(Substrate):
         """Measured outputs of all layers (T, sum n_l) for input ``u`` (T, d_in)."""
         noisy = key is not None
         n_t = u.shape[0]
-        keys = jax.random.split(key, (n_t, len(self.layers))) if noisy else jnp.zeros((n_t, len(self.layers), 2), jnp.uint32)
+        n_l = len(self.layers)
+        keys = jax.random.split(key, (n_t, n_l)) if noisy else jnp.zeros((n_t, n_l, 2), jnp.uint32)
         s0 = tuple(layer.device.init_state() for layer in self.layers)
 
         def body(states, inp):
