@@ -70,7 +70,10 @@ def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, li
     """Read every ``{digit}_{speaker}_{index}.wav`` under ``directory`` (or its
     ``recordings/``) into MFCC sequences. Raises :class:`DataError` for a missing
     directory, no WAVs, or an unreadable / non-mono / non-8 kHz file (naming it)."""
-    import soundfile as sf
+    try:
+        import soundfile as sf
+    except ImportError as e:
+        raise DataError("fsdd: reading WAVs needs soundfile; install it with pip install 'physlearning[audio]'") from e
 
     d = Path(directory).expanduser()
     if not str(directory):
