@@ -86,7 +86,7 @@ def test_ep_trains_strain_response_to_1e_3_of_start(tmp_path):
     """ep_springs example, shrunk (3x3 lattice, 3 source strains): symmetric EP brings the
     allosteric cost below 1e-3 of its start."""
     exp, cfg = runner.load(EXAMPLES / "ep_springs.toml", ["network.rows=3", "network.cols=3", "task.n_samples=3",
-                                                          "train.epochs=300"])
+                                                          "train.epochs=150"])
     summary, path = runner.run(exp, cfg, tmp_path / "r")
     assert summary["cost_ratio"] < 1e-3, summary
     assert (path / "plots" / "response.png").is_file() and (path / "checkpoint.eqx").is_file()

@@ -506,8 +506,7 @@ EXPERIMENTS = [
     Experiment("ep_springs", SpringsConfig, run_springs,
                "2D spring network learns an allosteric strain response by EP",
                headline=("cost_ratio", "final_cost"),
-               tour={"train.epochs": 40, "network.rows": 3, "network.cols": 3, "task.ratios": [1.0],
-                     "task.n_samples": 3}),
+               tour={"train.epochs": 120, "network.rows": 3, "network.cols": 3, "task.n_samples": 3}),
     Experiment("ep_resistors", ResistorsConfig, run_resistors,
                "resistor network learns a teacher network's voltages (EP / coupled learning)",
                headline=("test_mse_ratio", "test_nrmse"),
@@ -515,5 +514,5 @@ EXPERIMENTS = [
     Experiment("ep_resistors_xor", XorConfig, run_xor,
                "diode-resistor network learns XOR by EP",
                headline=("accuracy", "final_cost"),
-               tour={"train.epochs": 60}),
+               tour={"train.epochs": 150}),
 ]

@@ -402,7 +402,7 @@ EXPERIMENTS = [
 
 # ----- gradient matrix ---------------------------------------------------------------------
 def matrix_rows() -> list[dict]:
-    """Measurement rule, finite differences and SPSA vs autodiff through the dense S matrix
+    """Measurement rule and finite differences vs autodiff through the dense S matrix
     (small random float64 layered network, 8 inputs -> 6 hidden -> 3 outputs)."""
     import equinox as eqx
 
@@ -421,9 +421,8 @@ def matrix_rows() -> list[dict]:
         rules = [("measurement", MeasurementRule(),
                   f"{3 * (2 if cplx else 1)} probe settings/sample, {net.n_modes} mode taps each")]
         if not cplx:
-            rules += [("finite_difference (h=1e-5)", FiniteDifference(1e-5),
-                       f"{2 * net.n_trainable() + 1} forward passes/batch"),
-                      ("spsa (8 dirs)", SPSA(1e-5, 8), "17 forward passes/batch; stochastic")]
+            rules.append(("finite_difference (h=1e-5)", FiniteDifference(1e-5),
+                          f"{2 * net.n_trainable() + 1} forward passes/batch"))
         for rname, rule, note in rules:
             g, _ = rule.gradient(net, (x, t), cost, jax.random.PRNGKey(3))
             rows.append({"substrate": name, "rule": rname, "cosine": float(tree_cosine(g, ref)),

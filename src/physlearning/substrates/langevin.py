@@ -218,10 +218,6 @@ class LangevinComputer(Substrate):
                 f"{self.mu * self.dt * bound:.3g} >= 1 for visible |x| <= {x_max:g} (J2, J4 and couplings give "
                 f"max|Hess V| = {bound:.4g}); use dt < {1.0 / (self.mu * bound):.4g}")
 
-    def relaxation_rate(self) -> float:
-        """Rate 2 mu J2 (1/time) at which uncoupled visible units forget their initial state."""
-        return float(2 * self.mu * np.min(self.j2[: self.n_visible]))
-
     def sample_bare(self, key: PRNGKeyArray, n: int) -> Array:
         """n draws with every unit independently at equilibrium in its bare potential
         J2 x^2 + J4 x^4 at temperature kT (exact, by inverse CDF on a grid)."""

@@ -102,6 +102,8 @@ class SpringNetwork(EnergySubstrate):
             raise ValueError(f"output_mode = {output_mode!r}: allowed values are {list(OUTPUT_MODES)}")
         if not k_min >= 0:
             raise ValueError(f"k_min = {k_min!r}: allowed values are k_min >= 0")
+        if not set(trainable) <= {"k", "L"}:
+            raise ValueError(f"trainable = {trainable!r}: allowed entries are 'k' and 'L'")
         pin = _int_array(pinned, "pinned")
         inp = _int_array(input_nodes, "input_nodes")
         clamped = np.union1d(pin, inp) if input_mode == "displacement" else pin
@@ -129,8 +131,6 @@ class SpringNetwork(EnergySubstrate):
         self.input_mode = input_mode
         self.output_mode = output_mode
         self.k_min = float(k_min)
-        if not set(trainable) <= {"k", "L"}:
-            raise ValueError(f"trainable = {trainable!r}: allowed entries are 'k' and 'L'")
         self.trainable = tuple(trainable)
 
     def param_filter(self):
@@ -151,7 +151,7 @@ class SpringNetwork(EnergySubstrate):
         return self.positions.shape[1]
 
     @property
-    def reference_lengths(self) -> np.ndarray:
+    def reference_lengths(self) -> Array:
         """l0_e: edge lengths in the reference configuration."""
         return self._l0(self.edges)
 
@@ -169,16 +169,15 @@ class SpringNetwork(EnergySubstrate):
         u = self.displacements(state, x)
         return jnp.asarray(self.positions, u.dtype) + u
 
-    def extensions(self, u: Array, edges: np.ndarray | None = None) -> tuple[Array, Array]:
-        """(l - l0, l) per edge from the displacements, with l^2 = |d0 + du|^2 and
-        l - l0 = (2 d0.du + du.du) / (l + l0): no cancellation, analytic in u."""
+    def stretch(self, u: Array, edges: np.ndarray | None = None) -> Array:
+        """l - l0 per edge from the displacements u, with l^2 = |d0 + du|^2 and
+        l - l0 = (2 d0.du + du.du) / (l + l0): no cancellation in float32, analytic in u."""
         ed = self.edges if edges is None else edges
         d0 = jnp.asarray(self.positions[ed[:, 1]] - self.positions[ed[:, 0]], u.dtype)
         du = u[ed[:, 1]] - u[ed[:, 0]]
-        l0 = jnp.asarray(self._l0(ed), u.dtype)
+        l0 = jnp.sqrt(jnp.sum(d0 * d0, axis=-1))
         num = jnp.sum(2 * d0 * du + du * du, axis=-1)
-        l = jnp.sqrt(l0 * l0 + num)
-        return num / (l + l0), l
+        return num / (jnp.sqrt(l0 * l0 + num) + l0)
 
     def _l0(self, ed: np.ndarray) -> Array:
         d = self.positions[ed[:, 1]] - self.positions[ed[:, 0]]
@@ -191,7 +190,7 @@ class SpringNetwork(EnergySubstrate):
 
     def energy(self, state, x):
         u = self.displacements(state, x)
-        e = jnp.sum(self.edge_energy(self.extensions(u)[0]))
+        e = jnp.sum(self.edge_energy(self.stretch(u)))
         if self.input_mode == "force" and self.input_nodes.size:
             f = x.reshape(self.input_nodes.size, self.dim)
             e = e - jnp.sum(f * u[self.input_nodes])  # work of the external forces (up to a constant)
@@ -206,7 +205,7 @@ class SpringNetwork(EnergySubstrate):
             return state[np.searchsorted(self.free_nodes, self.output_nodes)].reshape(-1)
         ed = self.edges[self.output_edges]  # output edges join free nodes only
         u = jnp.zeros(self.positions.shape, state.dtype).at[self.free_nodes].set(state)
-        return self.extensions(u, ed)[0] / jnp.asarray(self._l0(ed), state.dtype)
+        return self.stretch(u, ed) / jnp.asarray(self._l0(ed), state.dtype)
 
     def project(self):
         """Stiffness back to k >= k_min (physical springs), rest lengths to L > 0."""
