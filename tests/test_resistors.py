@@ -122,7 +122,7 @@ def test_ep_trains_regression_and_diode_network_learns_xor(tmp_path):
     assert summary["test_mse_ratio"] < 1e-2, summary
     exp, cfg = runner.load(EXAMPLES / "ep_resistors_xor.toml", ["train.epochs=150"])
     summary, path = runner.run(exp, cfg, tmp_path / "xor")
-    assert summary["accuracy"] == 1.0 and summary["final_cost"] < 0.1 * summary["initial_cost"], summary
+    assert summary["accuracy"] == 1.0 and summary["final_cost"] < 0.2 * summary["initial_cost"], summary
     assert (path / "plots" / "xor_outputs.png").is_file()
 
 

@@ -65,8 +65,8 @@ def test_em_likelihood_and_gradient_converge_to_exact_ou(x64):
     gradient approach the exact ones as dt -> 0 (first order in dt)."""
     errs, coss = [], []
     for dt in (0.04, 0.02, 0.01):
-        T = int(round(0.4 / dt))
-        c = _computer(nv=3, nh=0, K=2, T=T, dt=dt, kT=0.5, jitter=0.2, seed=3)
+        T = int(round(0.2 / dt))
+        c = _computer(nv=3, nh=0, K=1, T=T, dt=dt, kT=0.5, jitter=0.2, seed=3)
         x0 = jax.random.normal(jax.random.PRNGKey(1), (64, 3))
         _, path, _, _ = c.simulate(x0, jax.random.PRNGKey(2), record=True)
         em = tr.path_log_likelihood(c, path)
@@ -82,7 +82,7 @@ def test_em_likelihood_and_gradient_converge_to_exact_ou(x64):
 
 def test_heat_is_kT_times_path_probability_ratio_quadratic(x64):
     """Crooks/Sekimoto: for fixed parameters and a quadratic potential the EM densities obey exactly
-    kT [ln P(x_0..x_T) - ln P(x_T..x_0)] = Q_emitted + (mu dt / 4) (|grad V(x_0)|^2 - |grad V(x_T)|^2)."""
+    kT [ln P(x_0..x_T) - ln P(x_T..x_0)] = Q_emitted - (mu dt / 4) (|grad V(x_0)|^2 - |grad V(x_T)|^2)."""
     c = _computer(nv=3, nh=2, K=1, T=50, dt=0.01, kT=0.4, seed=4)
     x0 = 2.0 * jax.random.normal(jax.random.PRNGKey(0), (16, 5))
     _, path, heat, _ = c.simulate(x0, jax.random.PRNGKey(1), record=True)
@@ -90,7 +90,7 @@ def test_heat_is_kT_times_path_probability_ratio_quadratic(x64):
     lp_r = tr.path_log_likelihood(c, path[:, ::-1])
     grad_sq = lambda x: jnp.sum(c.force(x, c.couplings()[0], c.b[0], c.J2[0]) ** 2, -1)
     boundary = c.mu * c.dt / 4 * (grad_sq(path[:, 0]) - grad_sq(path[:, -1]))
-    np.testing.assert_allclose(np.asarray(c.kT * (lp_f - lp_r)), np.asarray(heat + boundary), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(c.kT * (lp_f - lp_r)), np.asarray(heat - boundary), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(np.asarray(heat), np.asarray(c.path_heat(path)), rtol=1e-10, atol=1e-10)
     # relaxing from a high-energy start emits heat on average (second law at fixed parameters)
     assert float(jnp.mean(heat)) > 0
@@ -107,13 +107,13 @@ def test_heat_equals_likelihood_asymmetry_quartic_converges(x64):
         asym = c.kT * (tr.path_log_likelihood(c, path) - tr.path_log_likelihood(c, path[:, ::-1]))
         grad_sq = lambda x: jnp.sum(c.force(x, c.couplings()[0], c.b[0], c.J2[0]) ** 2, -1)
         boundary = c.mu * c.dt / 4 * (grad_sq(path[:, 0]) - grad_sq(path[:, -1]))
-        mism.append(float(jnp.mean(jnp.abs(asym - heat - boundary)) / jnp.mean(jnp.abs(heat))))
+        mism.append(float(jnp.mean(jnp.abs(asym - heat + boundary)) / jnp.mean(jnp.abs(heat))))
     assert mism[1] < mism[0] / 2 and mism[1] < 0.05
 
 
 def test_noise_distribution_is_bare_boltzmann():
     """Reference: Boltzmann density exp(-(J2 x^2 + J4 x^4)/kT); OU variance kT/(2 J2)."""
-    c = LangevinComputer(2, 2, n_slices=1, n_steps=200, dt=0.02, kT=0.5, j2_visible=1.0, j2_hidden=-1.0,
+    c = LangevinComputer(2, 2, n_slices=1, n_steps=100, dt=0.04, kT=0.5, j2_visible=1.0, j2_hidden=-1.0,
                          j4_hidden=1.0)
     x = np.asarray(c.sample_bare(jax.random.PRNGKey(0), 40000))
     assert abs(x[:, :2].var() - 0.25) < 0.01

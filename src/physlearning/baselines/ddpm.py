@@ -8,7 +8,8 @@ Adam. Sampling is ancestral: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_phi)
 + sqrt(beta_t) z (sigma_t^2 = beta_t), from x_T ~ N(0, I), as one ``lax.scan``.
 
 Ho et al. use T = 1000 with beta from 1e-4 to 0.02; with fewer steps we keep beta_1 = 1e-4 and
-scale beta_T = 0.02 * 1000 / T so that the total noise sum_t beta_t is the same.
+scale beta_T = 0.02 * 1000 / T (capped at 0.5 for T < 40) so that the total noise
+sum_t beta_t is about the same.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def width_for(dim: int, target: int, depth: int = 2) -> int:
 
 def schedule(n_steps: int, beta_1: float = 1e-4) -> tuple[Array, Array]:
     """(beta_t, abar_t) of the linear schedule, t = 0..n_steps-1."""
-    betas = jnp.linspace(beta_1, 0.02 * 1000 / n_steps, n_steps)
+    betas = jnp.linspace(beta_1, min(0.02 * 1000 / n_steps, 0.5), n_steps)
     return betas, jnp.cumprod(1 - betas)
 
 

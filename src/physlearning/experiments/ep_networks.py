@@ -70,6 +70,14 @@ class TrainConfig:
     schedule: str = param("cosine", choices=("constant", "cosine"))
 
 
+def _check_range(key: str, value, *, strict: bool, why: str = "") -> None:
+    """A [low, high] pair with 0 <= low <= high (0 < low when ``strict``)."""
+    ok = len(value) == 2 and (0 < value[0] if strict else 0 <= value[0]) and value[0] <= value[1]
+    if not ok:
+        raise ConfigError(f"{key} = {list(value)!r}: allowed values are [low, high] with "
+                          f"{'0 < low' if strict else '0 <= low'} <= high{why}")
+
+
 def make_solver(c: SolverConfig) -> Equilibrium:
     return Equilibrium(method="newton", rtol=c.rtol, atol=c.atol, max_steps=c.max_steps)
 
@@ -122,9 +130,7 @@ class SpringNetConfig:
     rest_length_lr: float = param(0.1, gt=0, doc="learning rate of L relative to train.lr")
 
     def validate(self):
-        if len(self.k_init) != 2 or not 0 <= self.k_init[0] <= self.k_init[1]:
-            raise ConfigError(f"network.k_init = {list(self.k_init)!r}: allowed values are [low, high] "
-                              "with 0 <= low <= high (negative stiffness is unphysical)")
+        _check_range("network.k_init", self.k_init, strict=False, why=" (negative stiffness is unphysical)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,9 +260,7 @@ class ResistorNetConfig:
     v_t: float = param(0.2, gt=0, doc="diode thermal voltage (V)")
 
     def validate(self):
-        if len(self.g_init) != 2 or not 0 <= self.g_init[0] <= self.g_init[1]:
-            raise ConfigError(f"network.g_init = {list(self.g_init)!r}: allowed values are [low, high] "
-                              "with 0 <= low <= high (negative conductance is not passive)")
+        _check_range("network.g_init", self.g_init, strict=False, why=" (negative conductance is not passive)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,9 +275,7 @@ class RegressionTask:
     teacher_g: list[float] = param([0.02, 2.0], doc="teacher conductances log-uniform in [low, high] (S)")
 
     def validate(self):
-        if len(self.teacher_g) != 2 or not 0 < self.teacher_g[0] <= self.teacher_g[1]:
-            raise ConfigError(f"task.teacher_g = {list(self.teacher_g)!r}: allowed values are [low, high] "
-                              "with 0 < low <= high")
+        _check_range("task.teacher_g", self.teacher_g, strict=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,9 +366,7 @@ class XorNetConfig:
     v_t: float = param(0.1, gt=0, doc="diode thermal voltage (V)")
 
     def validate(self):
-        if len(self.g_init) != 2 or not 0 <= self.g_init[0] <= self.g_init[1]:
-            raise ConfigError(f"network.g_init = {list(self.g_init)!r}: allowed values are [low, high] "
-                              "with 0 <= low <= high")
+        _check_range("network.g_init", self.g_init, strict=False, why=" (negative conductance is not passive)")
 
 
 @dataclasses.dataclass(frozen=True)

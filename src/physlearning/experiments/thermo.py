@@ -26,7 +26,7 @@ from physlearning.core import SquaredError, tree_cosine, tree_rel_error
 from physlearning.experiments import plots
 from physlearning.experiments.registry import Experiment
 from physlearning.experiments.runstore import RunStore
-from physlearning.experiments.trainer import Trainer, make_optimizer
+from physlearning.experiments.trainer import DivergenceError, Trainer, make_optimizer
 from physlearning.rules.trajectory import TrajectoryRule, autodiff_gradient, local_gradient, training_paths
 from physlearning.substrates.langevin import COUPLINGS, LangevinComputer, generate, hidden_range
 from physlearning.tasks import datasets, toy2d
@@ -238,6 +238,9 @@ def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int) -> tuple[np.ndarra
     model, _ = ddpm.train(x_train, key, n_steps=c.n_steps, width=width, depth=c.depth, train_steps=c.train_steps,
                           batch_size=min(c.batch_size, len(x_train)), lr=c.lr)
     s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1]))
+    if not np.all(np.isfinite(s)):
+        raise DivergenceError(f"DDPM baseline produced non-finite samples (ddpm.n_steps = {c.n_steps}, "
+                              f"ddpm.lr = {c.lr}); lower the learning rate or raise n_steps")
     return s, ddpm.n_parameters(model), time.perf_counter() - t0
 
 

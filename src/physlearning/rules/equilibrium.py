@@ -51,13 +51,14 @@ def total_energy(substrate: EnergySubstrate, state: PyTree, x: Array, beta, targ
 class Equilibrium(eqx.Module):
     """Relaxation settings: ``method`` ("newton" or "fixed_point"), tolerances, step cap.
 
-    ``rtol``/``atol`` are optimistix's (on the state's change); ``damping`` in (0, 1]
+    ``rtol``/``atol`` are optimistix's (on the state's change; the defaults suit float32,
+    gradient checks in float64 use ~1e-12); ``damping`` in (0, 1]
     mixes the old and the mapped state in fixed-point relaxation.
     """
 
     method: str = eqx.field(static=True, default="newton")
-    rtol: float = eqx.field(static=True, default=1e-10)
-    atol: float = eqx.field(static=True, default=1e-10)
+    rtol: float = eqx.field(static=True, default=1e-6)
+    atol: float = eqx.field(static=True, default=1e-6)
     max_steps: int = eqx.field(static=True, default=500)
     damping: float = eqx.field(static=True, default=1.0)
 
