@@ -126,7 +126,8 @@ class Trainer:
         best_model, best_score, best_epoch = model, None, 0
         t0 = time.perf_counter()
         compile_time = 0.0
-        bar = tqdm(range(1, self.epochs + 1), desc=self.desc, disable=not self.progress, leave=False)
+        # disable=None: progress bars on a terminal only, not in logs
+        bar = tqdm(range(1, self.epochs + 1), desc=self.desc, disable=None if self.progress else True, leave=False)
         for epoch in bar:
             perm = rng.permutation(n)
             losses = []
