@@ -7,23 +7,15 @@ reference on a small random float64 instance) and optionally ``note``.
 
 from __future__ import annotations
 
-import importlib
-
 import jax
 
-from physlearning.experiments.registry import PILLAR_MODULES
+from physlearning.experiments.registry import pillar_modules
 
 
 def rows() -> list[dict]:
     jax.config.update("jax_enable_x64", True)
     out: list[dict] = []
-    for mod in PILLAR_MODULES:
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
+    for m in pillar_modules():
         fn = getattr(m, "matrix_rows", None)
         if fn is not None:
             out += [{**r, "cosine": float(r["cosine"]), "rel_error": float(r["rel_error"])} for r in fn()]

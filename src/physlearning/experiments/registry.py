@@ -35,18 +35,20 @@ class Experiment:
     """overrides for the tour's short run (None: not in the tour)."""
 
 
-def _load() -> dict[str, Experiment]:
-    out: dict[str, Experiment] = {}
+def pillar_modules() -> list:
+    """The imported pillar modules (a pillar not present in this install is skipped)."""
+    mods = []
     for mod in PILLAR_MODULES:
         try:
-            m = importlib.import_module(mod)
+            mods.append(importlib.import_module(mod))
         except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        for exp in getattr(m, "EXPERIMENTS", []):
-            out[exp.name] = exp
-    return out
+            if e.name != mod:
+                raise
+    return mods
+
+
+def _load() -> dict[str, Experiment]:
+    return {exp.name: exp for m in pillar_modules() for exp in getattr(m, "EXPERIMENTS", [])}
 
 
 _CACHE: dict[str, Experiment] | None = None
