@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule, Nonideality
+from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule, Nonideality, SquaredError
 from physlearning.rules.equilibrium import Equilibrium
 
 ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
@@ -135,8 +135,6 @@ def free_states(substrate: EnergySubstrate, x: Array, solver: Equilibrium) -> tu
 
     def one(xi):
         dummy = substrate.readout(substrate.init_state(xi))
-        from physlearning.core import SquaredError
-
         return solver.solve(substrate, xi, 0.0, jnp.zeros_like(dummy), SquaredError())
 
     states, res = jax.vmap(one)(x)
