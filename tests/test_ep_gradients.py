@@ -112,3 +112,27 @@ def test_measurement_noise_perturbs_estimate_without_bias(x64):
     mean = jax.tree_util.tree_map(lambda *a: sum(a) / len(a), *draws)
     assert one > 1e-3
     assert float(tree_rel_error(mean, clean)) < one / 4  # ~1/sqrt(64) of a single draw
+
+
+def test_fixed_point_relaxation_needs_a_map():
+    """A substrate without ``fixed_point_map`` is refused by name, before any tracing."""
+    from physlearning.core import EnergySubstrate
+
+    class Quadratic(EnergySubstrate):
+        k: jax.Array
+
+        def energy(self, state, x):
+            return 0.5 * self.k * jnp.sum((state - x) ** 2)
+
+        def init_state(self, x):
+            return jnp.zeros_like(x)
+
+        def readout(self, state):
+            return state
+
+    sub = Quadratic(jnp.asarray(2.0))
+    x = jnp.ones(3)
+    s, res = SOLVER.solve(sub, x, 0.0, x, SquaredError())  # Newton: exact minimum s = x
+    np.testing.assert_allclose(s, x, atol=1e-6)
+    with pytest.raises(ValueError, match="Quadratic has no relaxation map"):
+        FIXED_POINT.solve(sub, x, 0.0, x, SquaredError())

@@ -100,6 +100,8 @@ def test_device_reservoirs_learn_memory(tmp_path, device):
             "task.n_test=300", "task.washout=40", "task.max_delay=40"]
     exp, cfg = runner.load(EXAMPLES / "reservoir_memory.toml", sets)
     summary, path = runner.run(exp, cfg, tmp_path / "r")
+    # below: some memory beyond one delay; above: Jaeger's bound MC <= N (= 20 units), plus
+    # a 0.5 allowance for the finite-sample estimate of each squared correlation
     assert 1.0 < summary["memory_capacity"] <= 20.5
     assert (path / "plots" / "memory_capacity.png").is_file()
 

@@ -18,7 +18,7 @@ The contract (DESIGN.md section 4):
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -40,6 +40,17 @@ class Substrate(eqx.Module):
     def param_filter(self) -> PyTree[bool]:
         """Boolean pytree (same structure) marking trainable leaves."""
         return jax.tree_util.tree_map(is_param, self)
+
+    def only_fields(self, flags: dict[str, bool]) -> PyTree[bool]:
+        """A ``param_filter`` marking exactly the named fields (``{name: trainable}``); for
+        substrates holding numpy constants, which become tracers under ``eqx.filter_jit``
+        and would otherwise count as trainable."""
+        names = tuple(flags)
+        return eqx.tree_at(
+            lambda s: tuple(getattr(s, n) for n in names),
+            jax.tree_util.tree_map(lambda _: False, self),
+            tuple(flags[n] for n in names),
+        )
 
     def params(self) -> PyTree:
         """The trainable part, ``None`` elsewhere (what rules return gradients for)."""
@@ -69,11 +80,11 @@ class EnergySubstrate(Substrate):
     def readout(self, state: PyTree) -> Array:
         """Output read from the state (one sample)."""
 
-    def fixed_point_map(self, state: PyTree, x: Array, nudge: Any) -> PyTree:
-        """Optional relaxation map whose fixed points are the stationary points of
-        ``E + nudge(readout(state))`` (``nudge(y) = beta * C(y, target)``, possibly complex).
-        Substrates without one are relaxed by Newton's method on ``dF/dstate``."""
-        raise NotImplementedError
+    fixed_point_map: ClassVar[Any] = None
+    """Optional relaxation map ``(state, x, nudge) -> state`` whose fixed points are the
+    stationary points of ``E + nudge(readout(state))`` (``nudge(y) = beta * C(y, target)``,
+    possibly complex). Substrates without one (None) are relaxed by Newton's method on
+    ``dF/dstate``; ``Equilibrium(method="fixed_point")`` refuses them with a clear error."""
 
 
 class Cost(eqx.Module):

@@ -86,31 +86,23 @@ class Equilibrium(eqx.Module):
             sub, xx, b, t = args
             return cgrad(lambda s: total_energy(sub, s, xx, b, t, cost), state)
 
+        common = {"args": args, "max_steps": self.max_steps, "throw": False}
         if self.method == "newton":
-            sol = optx.root_find(
-                dF,
-                optx.Newton(rtol=self.rtol, atol=self.atol),
-                state0,
-                args=args,
-                max_steps=self.max_steps,
-                throw=False,
-            )
+            sol = optx.root_find(dF, optx.Newton(rtol=self.rtol, atol=self.atol), state0, **common)
         else:
+            if substrate.fixed_point_map is None:
+                raise ValueError(
+                    f"equilibrium method 'fixed_point': {type(substrate).__name__} has no relaxation map "
+                    "(fixed_point_map); use method 'newton'"
+                )
 
             def relax(state, args):
                 sub, xx, b, t = args
-                nudge = lambda y: b * cost(y, t)
-                new = sub.fixed_point_map(state, xx, nudge)
+                new = sub.fixed_point_map(state, xx, lambda y: b * cost(y, t))
                 return jax.tree_util.tree_map(lambda o, n: (1 - self.damping) * o + self.damping * n, state, new)
 
-            sol = optx.fixed_point(
-                relax,
-                optx.FixedPointIteration(rtol=self.rtol, atol=self.atol),
-                state0,
-                args=args,
-                max_steps=self.max_steps,
-                throw=False,
-            )
+            solver = optx.FixedPointIteration(rtol=self.rtol, atol=self.atol)
+            sol = optx.fixed_point(relax, solver, state0, **common)
         state = sol.value
         res = dF(jax.lax.stop_gradient(state), jax.lax.stop_gradient(args))
         residual = jnp.max(jnp.stack([jnp.max(jnp.abs(r)) for r in jax.tree_util.tree_leaves(res)]))

@@ -162,8 +162,7 @@ class LangevinComputer(Substrate):
 
     def param_filter(self):
         """Only the protocol (J, b[, J2]) is trainable (device constants stay fixed, also under jit)."""
-        f = jax.tree_util.tree_map(lambda _: False, self)
-        return eqx.tree_at(lambda s: (s.J, s.b, s.J2), f, (True, True, self.train_j2))
+        return self.only_fields({"J": True, "b": True, "J2": self.train_j2})
 
     def n_parameters(self) -> int:
         """Independent protocol parameters: K * (allowed pairs + N biases [+ N stiffnesses J2])."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -119,7 +118,7 @@ class ResistorNetwork(EnergySubstrate):
 
     def param_filter(self):
         """Only the conductances are trained (numpy leaves become tracers under jit)."""
-        return eqx.tree_at(lambda s: s.g, jax.tree_util.tree_map(lambda _: False, self), True)
+        return self.only_fields({"g": True})
 
     def voltages(self, state: Array, x: Array) -> Array:
         """Voltages of every node from the free-node state and the source voltages ``x``."""

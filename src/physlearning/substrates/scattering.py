@@ -111,10 +111,10 @@ class ScatteringNetwork(Substrate):
     # ----- structure -------------------------------------------------------------
     def param_filter(self):
         """Only detunings and couplings are trainable (decays, masks are fixed hardware)."""
-        f = jax.tree_util.tree_map(lambda _: False, self)
-        if self.coupling_im is None:
-            return eqx.tree_at(lambda s: (s.detuning, s.coupling), f, (True, True))
-        return eqx.tree_at(lambda s: (s.detuning, s.coupling, s.coupling_im), f, (True, True, True))
+        flags = {"detuning": True, "coupling": True}
+        if self.coupling_im is not None:
+            flags["coupling_im"] = True
+        return self.only_fields(flags)
 
     @property
     def n_modes(self) -> int:

@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -136,8 +135,7 @@ class SpringNetwork(EnergySubstrate):
     def param_filter(self):
         """Only ``k`` and/or ``L`` (per ``trainable``) are trained; geometry and k4 are fixed
         (numpy leaves become tracers under jit, so the default filter is not enough)."""
-        f = jax.tree_util.tree_map(lambda _: False, self)
-        return eqx.tree_at(lambda s: (s.k, s.L), f, ("k" in self.trainable, "L" in self.trainable))
+        return self.only_fields({"k": "k" in self.trainable, "L": "L" in self.trainable})
 
     edges = property(lambda self: np.asarray(self.index.edges, dtype=np.int64).reshape(-1, 2))
     pinned = property(lambda self: np.asarray(self.index.pinned, dtype=np.int64))
