@@ -96,3 +96,29 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert any(r.get("event") == "diverged" and "NaN/inf" in r["message"] for r in metrics)
     kept = store.load_checkpoint(net)
     np.testing.assert_allclose(kept.biases[0], 4e-3, rtol=1e-5)  # the model after epoch 1 (4 good steps)
+
+
+class _ConstantGradient(LearningRule):
+    """Gradient -1 on every parameter: SGD moves each parameter by +lr per step."""
+
+    def gradient(self, substrate, batch, cost, key):
+        grads = jax.tree_util.tree_map(lambda g: -jnp.ones_like(g), substrate.params())
+        return grads, {"loss": jnp.array(1.0)}
+
+
+def test_parameter_averaging_matches_the_recursion():
+    """Polyak/EMA averaging (Trainer.ema): avg_{t+1} = d_t avg_t + (1 - d_t) theta_{t+1},
+    d_t = min(ema, (1 + t) / (10 + t)), checked against the recursion written out by hand."""
+    net = LayeredHopfield((4, 3, 2), jax.random.PRNGKey(0))
+    x, y = np.ones((8, 4), np.float32), np.ones((8, 2), np.float32)
+    lr, ema, steps = 1e-2, 0.9, 3 * 4
+    tr = Trainer(_ConstantGradient(), SquaredError(), make_optimizer("sgd", lr, momentum=0.0), epochs=3,
+                 batch_size=2, select="final", progress=False, ema=ema)
+    out = tr.fit(net, (x, y)).model
+    b0 = np.asarray(net.biases[0], np.float64)
+    avg = b0.copy()
+    for t in range(steps):
+        d = min(ema, (1 + t) / (10 + t))
+        avg = d * avg + (1 - d) * (b0 + lr * (t + 1))
+    np.testing.assert_allclose(out.biases[0], avg, rtol=1e-5)
+    assert not np.allclose(avg, b0 + lr * steps)  # the average lags the last iterate

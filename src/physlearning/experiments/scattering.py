@@ -48,6 +48,7 @@ from physlearning.substrates.scattering import (
     layered_network,
 )
 from physlearning.tasks import datasets
+from physlearning.tasks.augment import make_augment
 
 RULES = ("measurement", "autodiff", "finite_difference", "spsa")
 FD_MAX_PARAMS = 5000
@@ -95,6 +96,12 @@ class Train:
     epochs: int = param(30, ge=1)
     batch_size: int = param(32, ge=1)
     temperature: float = param(0.1, gt=0, doc="softmax temperature on y (y in [-1, 1])")
+    augment: str = param("none", choices=("none", "shift", "noise", "dropout"),
+                         doc="training-time augmentation (validation/test untouched): random sub-pixel image shifts, "
+                             "pixel noise, or pixel dropout")
+    max_shift: float = param(1.0, ge=0, le=4, doc="largest shift of the 'shift' augmentation, in pixels")
+    ema: float = param(0.0, ge=0, lt=1, doc="Polyak average of the parameters with this decay (0: off)")
+    augment_strength: float = param(0.1, ge=0, lt=1, doc="pixel-noise std ('noise') or blank probability ('dropout')")
     select: str = param("val", choices=("val", "val_loss", "final"),
                         doc="report the model with the best validation accuracy, lowest validation loss, or the last")
     fd_step: float = param(1e-3, gt=0, doc="finite-difference / SPSA step")
@@ -260,7 +267,9 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
                       cfg.train.batch_size, seed=cfg.seed, evaluate=evaluate, store=store,
                       select="final" if cfg.train.select == "final" else "val",
                       select_metric="val_loss" if cfg.train.select == "val_loss" else "val_accuracy",
-                      minimize=cfg.train.select == "val_loss", progress=progress, desc=desc)
+                      minimize=cfg.train.select == "val_loss", progress=progress, desc=desc,
+                      augment=make_augment(cfg.train.augment, split.image_shape, cfg.train.max_shift,
+                                           cfg.train.augment_strength), ema=cfg.train.ema)
     cpu0 = time.process_time()
     res = trainer.fit(net0, (split.x_train, datasets.one_hot(split.y_train, split.n_classes)),
                       (split.x_val, split.y_val))

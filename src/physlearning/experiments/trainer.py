@@ -94,6 +94,13 @@ class Trainer:
     progress: bool = True
     desc: str = "train"
     on_epoch: Callable[[int, Substrate, dict], None] | None = None
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
+    """Optional data augmentation applied to each training input batch (numpy, seeded)."""
+    ema: float = 0.0
+    """Polyak (exponential moving) average of the parameters with this decay (0: off); when on,
+    the averaged model is the one evaluated, selected and checkpointed. The decay ramps up as
+    ``min(ema, (1 + t) / (10 + t))`` after ``t`` steps, so early averages are not pinned to the
+    initial parameters."""
 
     def _step_fn(self):
         rule, cost, opt = self.rule, self.cost, self.optimizer
@@ -108,6 +115,14 @@ class Trainer:
             return new_model, opt_state, aux, ok
 
         return step
+
+    @staticmethod
+    @eqx.filter_jit
+    def _ema_step(avg: Substrate, model: Substrate, decay) -> Substrate:
+        a, static = eqx.partition(avg, eqx.is_inexact_array)
+        m, _ = eqx.partition(model, eqx.is_inexact_array)
+        new = jax.tree_util.tree_map(lambda x, y: decay * x + (1 - decay) * y, a, m)
+        return eqx.combine(new, static)
 
     def fit(
         self, model: Substrate, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray] | None = None
@@ -124,6 +139,7 @@ class Trainer:
         rng = np.random.default_rng(self.seed)
         history: list[dict] = []
         best_model, best_score, best_epoch = model, None, 0
+        avg, n_updates = model, 0
         t0 = time.perf_counter()
         compile_time = 0.0
         # disable=None: progress bars on a terminal only, not in logs
@@ -134,11 +150,10 @@ class Trainer:
             aux_sum: dict[str, float] = {}
             for i in range(steps):
                 idx = perm[i * bs : (i + 1) * bs]
+                xb = x_tr[idx] if self.augment is None else self.augment(x_tr[idx], rng)
                 key, sub = jax.random.split(key)
                 ts = time.perf_counter()
-                new_model, new_opt, aux, ok = step(
-                    model, opt_state, (jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx])), sub
-                )
+                new_model, new_opt, aux, ok = step(model, opt_state, (jnp.asarray(xb), jnp.asarray(y_tr[idx])), sub)
                 if epoch == 1 and i == 0:
                     jax.block_until_ready(aux["loss"])
                     compile_time = time.perf_counter() - ts
@@ -152,6 +167,9 @@ class Trainer:
                     bar.close()
                     raise DivergenceError(msg)
                 model, opt_state = new_model, new_opt
+                if self.ema > 0:
+                    avg = self._ema_step(avg, model, jnp.asarray(min(self.ema, (1 + n_updates) / (10 + n_updates))))
+                    n_updates += 1
                 losses.append(float(aux["loss"]))
                 for k, v in aux.items():
                     if k != "loss" and jnp.ndim(v) == 0:
@@ -162,21 +180,22 @@ class Trainer:
                 "time_s": time.perf_counter() - t0,
             }
             rec.update({f"aux_{k}": v / steps for k, v in aux_sum.items()})
+            current = avg if self.ema > 0 else model
             if self.evaluate is not None and val is not None:
-                rec.update(self.evaluate(model, *val))
+                rec.update(self.evaluate(current, *val))
             history.append(rec)
             if self.store is not None:
                 self.store.log(rec)
-                self.store.save_checkpoint(model)
+                self.store.save_checkpoint(current)
             if self.on_epoch is not None:
-                self.on_epoch(epoch, model, rec)
+                self.on_epoch(epoch, current, rec)
             score = rec.get(self.select_metric)
             if self.select == "final" or score is None:
-                best_model, best_epoch = model, epoch
+                best_model, best_epoch = current, epoch
             else:
                 better = best_score is None or (score < best_score if self.minimize else score > best_score)
                 if better:
-                    best_model, best_score, best_epoch = model, score, epoch
+                    best_model, best_score, best_epoch = current, score, epoch
             bar.set_postfix(
                 loss=f"{rec['train_loss']:.4g}", **({self.select_metric: f"{score:.4g}"} if score is not None else {})
             )
