@@ -140,3 +140,15 @@ def test_lorenz_valid_time():
     x = ts.lorenz_series(200, seed=0)
     assert ts.valid_time(x, x, 0.02) == pytest.approx(200 * 0.02 * ts.LORENZ_LYAPUNOV)
     assert ts.valid_time(x + 100.0, x, 0.02) == 0.0
+
+
+def test_esn_bernoulli_input_weights():
+    """input_distribution='bernoulli': every input weight is +-input_scaling (ReservoirPy's
+    convention); an unknown distribution is refused by name."""
+    from physlearning.substrates.reservoirs import make_esn
+
+    r = make_esn(50, 2, seed=0, input_scaling=0.05, input_distribution="bernoulli")
+    np.testing.assert_allclose(np.abs(np.asarray(r.w_in)), 0.05, rtol=1e-6)
+    assert 0.3 < np.mean(np.asarray(r.w_in) > 0) < 0.7
+    with pytest.raises(ValueError, match="input_distribution = 'gauss'"):
+        make_esn(10, 1, input_distribution="gauss")

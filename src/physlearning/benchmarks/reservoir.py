@@ -2,15 +2,18 @@
 
 Protocol, identical for both: NARMA10 (0.3, 0.05, 1.5, 0.1), input u ~ U[0, 0.5] fed raw;
 washout 200 | train 4000 | validation 1000 | test 2000 samples (quick: 2000 / 500 / 1000);
-leaky-tanh ESN with leak 1, spectral radius 0.9, input scaling 0.3, recurrent density 0.1,
-dense input weights, bias uniform in [-0.3, 0.3] (hyperparameters picked on a separate NARMA10
-draw); ReservoirPy draws its own W (normal) and W_in (Bernoulli +-scaling) and gets the same
-bias distribution; ridge readout (with fitted bias) whose alpha (10^-10 ..
-10^2) is chosen on the validation split, then refit on train + validation (ReservoirPy's
-own ``Ridge`` node for ReservoirPy, ours for ours). NRMSE = RMS error / std(target) on
-the test split. Time = states + readout (including the alpha search), best of
-``repeats``; our compile time is reported apart. BLAS is limited to one thread for both
-(the 2-core machine is shared; threaded BLAS there is erratic).
+leaky-tanh ESN with leak 1, recurrent density 0.1, dense input weights, and spectral radius,
+input scaling and bias scale (bias uniform in [-b, b]) per size from ``HYPER`` (picked per size
+by ``select_hyper``: the validation NRMSE of our ESN on a separate NARMA10 draw, seed 999,
+reservoir seeds 0-2, over ``GRID``; rerun with
+``python -m physlearning.benchmarks.reservoir --select-hyper 100 200 500``); ReservoirPy gets
+the same hyperparameters, draws its own W (normal) and W_in (always +-scaling) and the same
+bias distribution; ridge readout (with fitted bias) whose alpha (10^-10 .. 10^2) is chosen
+on the validation split, then refit on train + validation (ReservoirPy's own ``Ridge`` node
+for ReservoirPy, ours for ours). NRMSE = RMS error / std(target) on the test split.
+Time = states + readout (including the alpha search), best of ``repeats``; our compile time
+is reported apart. BLAS is limited to one thread for both (the 2-core machine is shared;
+threaded BLAS there is erratic).
 """
 
 from __future__ import annotations
@@ -25,7 +28,37 @@ from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv
 from physlearning.substrates.reservoirs import make_esn
 from physlearning.tasks.timeseries import narma10, nrmse
 
-HYPER = {"spectral_radius": 0.9, "input_scaling": 0.3, "density": 0.1, "leak": 1.0, "bias_scaling": 0.3}
+_COMMON = {"density": 0.1, "leak": 1.0, "input_distribution": "bernoulli"}
+HYPER = {  # output of `python -m physlearning.benchmarks.reservoir --select-hyper 100 200 500`
+    100: {"spectral_radius": 0.8, "input_scaling": 0.05, "bias_scaling": 0.3, **_COMMON},
+    200: {"spectral_radius": 0.9, "input_scaling": 0.03, "bias_scaling": 0.3, **_COMMON},
+    500: {"spectral_radius": 0.95, "input_scaling": 0.03, "bias_scaling": 0.3, **_COMMON},
+}
+
+
+GRID = {"spectral_radius": (0.6, 0.7, 0.8, 0.9, 0.95, 1.0), "input_scaling": (0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
+        "bias_scaling": (0.1, 0.3, 1.0), "input_distribution": ("uniform", "bernoulli")}
+
+
+def select_hyper(n: int, seeds: tuple[int, ...] = (0, 1, 2)) -> list[tuple[float, dict]]:
+    """Validation NRMSE (mean over reservoir ``seeds``) of every ``GRID`` point on a NARMA10
+    draw (seed 999) that the benchmark never scores; sorted, best first."""
+    import itertools
+
+    T = {"washout": 200, "train": 4000, "val": 1000, "test": 0}
+    u, y = narma10(sum(T.values()), seed=999)
+    w, a, b = _split(T)
+    out = []
+    for values in itertools.product(*GRID.values()):
+        h = {**_COMMON, **dict(zip(GRID, values))}
+        errs = []
+        for seed in seeds:
+            res = make_esn(n, 1, seed=seed, **h)
+            phi = np.asarray(jax.jit(lambda x, r=res: r.states(x))(jnp.asarray(u, jnp.float32)))
+            _, scores = fit_ridge_cv(phi[w:a], y[w:a], phi[a:b], y[a:b], DEFAULT_ALPHAS)
+            errs.append(float(np.sqrt(min(scores.values())) / np.std(y[a:b])))
+        out.append((float(np.mean(errs)), h))
+    return sorted(out, key=lambda r: r[0])
 
 
 def _split(T: dict) -> tuple[int, int, int]:
@@ -34,7 +67,7 @@ def _split(T: dict) -> tuple[int, int, int]:
 
 
 def _ours(u, y, n, seed, T, repeats):
-    res = make_esn(n, 1, seed=seed, **HYPER)
+    res = make_esn(n, 1, seed=seed, **HYPER[n])
     run = jax.jit(lambda x: res.states(x))
     uj = jnp.asarray(u, jnp.float32)
     t0 = time.perf_counter()
@@ -61,9 +94,10 @@ def _reservoirpy(u, y, n, seed, T, repeats):
     best, split = np.inf, (0.0, 0.0)
     for _ in range(repeats):
         t0 = time.perf_counter()
-        bias = np.random.default_rng(seed).uniform(-1, 1, n) * HYPER["bias_scaling"]
-        res = Reservoir(n, sr=HYPER["spectral_radius"], lr=HYPER["leak"], input_scaling=HYPER["input_scaling"],
-                        rc_connectivity=HYPER["density"], input_connectivity=1.0, bias=bias, seed=seed)
+        h = HYPER[n]
+        bias = np.random.default_rng(seed).uniform(-1, 1, n) * h["bias_scaling"]
+        res = Reservoir(n, sr=h["spectral_radius"], lr=h["leak"], input_scaling=h["input_scaling"],
+                        rc_connectivity=h["density"], input_connectivity=1.0, bias=bias, seed=seed)
         s = res.run(u)
         t1 = time.perf_counter()
         scores = {}
@@ -130,3 +164,15 @@ def run(quick: bool = False) -> dict:
     out["us_per_step_ours_500"] = 1e6 * ours_s / sum(T.values())
     out["us_per_step_reservoirpy_500"] = 1e6 * base_s / sum(T.values())
     return out
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="ESN hyperparameter selection for the reservoir benchmark")
+    ap.add_argument("--select-hyper", type=int, nargs="+", required=True, metavar="UNITS")
+    for units in ap.parse_args().select_hyper:
+        best = select_hyper(units)
+        print(json.dumps({"units": units, "best": best[0][1], "val_nrmse": best[0][0],
+                          "next": [(round(e, 4), h) for e, h in best[1:4]]}), flush=True)

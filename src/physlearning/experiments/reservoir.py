@@ -45,6 +45,8 @@ class ESNCfg:
 
     spectral_radius: float = param(0.9, gt=0, doc="spectral radius rho of W")
     input_scaling: float = param(0.3, gt=0)
+    input_distribution: str = param("uniform", choices=("uniform", "bernoulli"),
+                                    doc="input weights uniform[-1, 1] or +-1, times input_scaling")
     density: float = param(0.1, gt=0, le=1, doc="fraction of nonzero recurrent weights")
     leak: float = param(1.0, gt=0, le=1, doc="leak rate a (timescale 1/a samples)")
     bias_scaling: float = param(0.3, ge=0)

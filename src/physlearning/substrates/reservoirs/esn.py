@@ -3,7 +3,7 @@
     x(t) = (1 - a) x(t-1) + a tanh(W_in u(t) + W x(t-1) + b) + noise
 
 ``a`` is the leak rate (timescale 1/a samples), ``W`` sparse uniform random rescaled to
-spectral radius ``rho``, ``W_in`` uniform[-1, 1] times the input scaling.
+spectral radius ``rho``, ``W_in`` uniform[-1, 1] (or Bernoulli +-1) times the input scaling.
 """
 
 from __future__ import annotations
@@ -35,15 +35,21 @@ class LeakyTanh(Device):
 
 def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, input_scaling: float = 1.0,
              density: float = 0.1, leak: float = 1.0, bias_scaling: float = 0.0, input_density: float = 1.0,
-             noise: float = 0.0, trainable: bool = False) -> Reservoir:
-    """An ESN with ``n`` units; weights fixed (numpy) unless ``trainable``."""
+             noise: float = 0.0, input_distribution: str = "uniform", trainable: bool = False) -> Reservoir:
+    """An ESN with ``n`` units; weights fixed (numpy) unless ``trainable``. Input weights are
+    uniform[-1, 1] or, with ``input_distribution="bernoulli"``, +-1 with equal probability
+    (every unit then gets the full input scaling), times ``input_scaling``."""
     if not spectral_radius > 0:
         raise ValueError(f"spectral_radius = {spectral_radius!r}: must be > 0")
+    if input_distribution not in ("uniform", "bernoulli"):
+        raise ValueError(f"input_distribution = {input_distribution!r}: allowed values are ['uniform', 'bernoulli']")
     if not 0 < leak <= 1:
         raise ValueError(f"leak = {leak!r}: allowed values are 0 < leak <= 1")
     rng = np.random.default_rng(seed)
     w = scale_spectral_radius(random_matrix(rng, n, n, density), spectral_radius)
     w_in = random_matrix(rng, n, d_in, input_density, input_scaling)
+    if input_distribution == "bernoulli":
+        w_in = np.sign(w_in).astype(np.float32) * np.float32(input_scaling)
     b = random_matrix(rng, n, 1, 1.0, bias_scaling)[:, 0]
     conv = jnp.asarray if trainable else (lambda a: a)
     return Reservoir(LeakyTanh(n=n, noise=noise, leak=leak), conv(w_in), conv(w), conv(b))
