@@ -54,6 +54,8 @@ class Device:
     j4_hidden: float = param(1.0, ge=0, doc="J4 of hidden units")
     noising_coupling: float = param(1.0, ge=0, doc="scale of the fixed random couplings J0 of the noising potential")
     train_j2: bool = param(True, doc="J2 is part of the trained protocol")
+    train_j4: bool = param(False, doc="J4 of the visible units is part of the trained protocol (one value per "
+                           "slice, kept >= 0; starts at j4_visible)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +197,7 @@ def build_computer(d: Device, n_visible: int, seed: int) -> LangevinComputer:
     return LangevinComputer(n_visible, d.n_hidden, n_slices=d.n_slices, n_steps=d.n_steps, dt=d.dt, mu=d.mu,
                             kT=d.kT, j2_visible=d.j2_visible, j4_visible=d.j4_visible, j2_hidden=d.j2_hidden,
                             j4_hidden=d.j4_hidden, couplings=d.couplings, noising_coupling=d.noising_coupling,
-                            train_j2=d.train_j2, key=jax.random.PRNGKey(seed + 1000))
+                            train_j2=d.train_j2, train_j4=d.train_j4, key=jax.random.PRNGKey(seed + 1000))
 
 
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,
@@ -446,7 +448,10 @@ EXPERIMENTS = [
         headline=("sliced_wasserstein", "gaussian_sliced_wasserstein", "ddpm_sliced_wasserstein", "mmd",
                   "gaussian_mmd", "ddpm_mmd", "heat_kT"),
         tour={"train.epochs": 6, "data.n_train": 4096, "train.schedule": "constant", "eval.n_samples": 500,
-              "eval.n_epoch_samples": 500, "ddpm.train_steps": 300, "ddpm.n_steps": 100},
+              "eval.n_epoch_samples": 500, "ddpm.train_steps": 300, "ddpm.n_steps": 100,
+              # the settings of examples/thermo_moons.toml
+              "device.n_hidden": 0, "device.couplings": "dense", "device.train_j4": True, "device.n_slices": 20,
+              "train.lr": 0.03, "ddpm.width": 27},
     ),
     Experiment(
         "thermo_digits", DigitsConfig, run_digits,

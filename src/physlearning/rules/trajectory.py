@@ -77,9 +77,10 @@ def objective(computer: LangevinComputer, path: Array) -> Array:
 
 
 def local_gradient(computer: LangevinComputer, path: Array) -> LangevinComputer:
-    """d objective / d (J, b, J2) from the recorded path alone (no autodiff): kick-state correlations,
+    """d objective / d (J, b, J2[, J4]) from the recorded path alone (no autodiff): kick-state correlations,
 
     dL/db_i^k = c sum r_i,  dL/dJ_ij^k = c mask_ij sum (r_i x_j + r_j x_i)/2,  dL/dJ2_i^k = 2 c sum r_i x_i,
+    dL/dJ4_i^k = 4 c sum r_i x_i^3 (visible units, when J4 is trainable),
 
     with c = 1/(2 kT B n_steps N), sums over the samples and the steps of slice k.
     """
@@ -92,6 +93,10 @@ def local_gradient(computer: LangevinComputer, path: Array) -> LangevinComputer:
     gb = c * jnp.sum(r, (0, 2))
     g2 = 2 * c * jnp.sum(r * x, (0, 2))
     grads = eqx.tree_at(lambda s: (s.J, s.b), computer.params(), (gJ, gb))
+    if computer.train_j4:
+        visible = jnp.arange(computer.n_units) < computer.n_visible
+        g4 = jnp.where(visible, 4 * c * jnp.sum(r * x**3, (0, 2)), 0.0)
+        grads = eqx.tree_at(lambda s: s.J4, grads, g4)
     return eqx.tree_at(lambda s: s.J2, grads, g2) if computer.train_j2 else grads
 
 

@@ -11,8 +11,9 @@ in the energy landscape
 
 Units: x in the device's length unit, energies (V, kT, J2 x^2, ...) in its energy unit,
 mu in length^2 / (energy time), time step dt in its time unit. The trainable protocol
-theta(t) = (J^(k), b^(k), J2^(k)) is piecewise constant over K equal time slices (J2 optionally
-fixed); J4 is a fixed device constant. The *noising potential* theta_0 (the device's initial,
+theta(t) = (J^(k), b^(k), J2^(k)[, J4^(k)]) is piecewise constant over K equal time slices (J2
+optionally fixed; J4 of the visible units optionally trainable, kept >= 0 so every unit stays
+confined; otherwise J4 is a fixed device constant). The *noising potential* theta_0 (the device's initial,
 time-independent potential: its J2, fixed random couplings J0 and hidden biases b0) relaxes data
 to the noise distribution, its equilibrium. Time is discretised by Euler-Maruyama,
 
@@ -95,6 +96,7 @@ class LangevinComputer(Substrate):
     J: Array
     b: Array
     J2: Array
+    J4: Array
     J0: np.ndarray
     b0: np.ndarray
     j2: np.ndarray
@@ -108,12 +110,14 @@ class LangevinComputer(Substrate):
     kT: float = eqx.field(static=True)
     dt: float = eqx.field(static=True)
     train_j2: bool = eqx.field(static=True)
+    train_j4: bool = eqx.field(static=True)
     coupled_noising: bool = eqx.field(static=True)
 
     def __init__(self, n_visible: int, n_hidden: int, *, n_slices: int, n_steps: int, dt: float,
                  mu: float = 1.0, kT: float = 1.0, j2_visible: float = 1.0, j4_visible: float = 0.0,
                  j2_hidden: float = 1.0, j4_hidden: float = 0.0, couplings: str = "dense",
-                 noising_coupling: float = 0.0, train_j2: bool = True, key: PRNGKeyArray | None = None):
+                 noising_coupling: float = 0.0, train_j2: bool = True, train_j4: bool = False,
+                 key: PRNGKeyArray | None = None):
         if kT <= 0:
             raise ValueError(f"kT = {kT!r}: must be > 0 (thermal energy in the device's energy unit)")
         if mu <= 0:
@@ -144,6 +148,8 @@ class LangevinComputer(Substrate):
         self.J2 = jnp.tile(jnp.asarray(self.j2, ftype), (n_slices, 1))
         self.train_j2 = bool(train_j2)
         self.j4 = np.array([j4_visible] * n_visible + [j4_hidden] * n_hidden, np.float32)
+        self.J4 = jnp.tile(jnp.asarray(self.j4, ftype), (n_slices, 1))
+        self.train_j4 = bool(train_j4)
         gv, cv = _noise_table(j2_visible, j4_visible, kT)
         gh, ch = _noise_table(j2_hidden, j4_hidden, kT)
         self.noise_grid = np.stack([gv, gh])
@@ -161,12 +167,23 @@ class LangevinComputer(Substrate):
         return self.J.shape[0]
 
     def param_filter(self):
-        """Only the protocol (J, b[, J2]) is trainable (device constants stay fixed, also under jit)."""
-        return self.only_fields({"J": True, "b": True, "J2": self.train_j2})
+        """Only the protocol (J, b[, J2][, J4]) is trainable (device constants stay fixed, also under jit)."""
+        return self.only_fields({"J": True, "b": True, "J2": self.train_j2, "J4": self.train_j4})
 
     def n_parameters(self) -> int:
-        """Independent protocol parameters: K * (allowed pairs + N biases [+ N stiffnesses J2])."""
-        return int(self.n_slices * (self.mask.sum() / 2 + self.n_units * (2 if self.train_j2 else 1)))
+        """Independent protocol parameters: K * (allowed pairs + N biases [+ N stiffnesses J2]
+        [+ n_visible quartic coefficients J4])."""
+        per = (self.mask.sum() / 2 + self.n_units * (2 if self.train_j2 else 1)
+               + (self.n_visible if self.train_j4 else 0))
+        return int(self.n_slices * per)
+
+    def quartic(self) -> Array:
+        """Physical J4 per slice, shape (K, N): the trained, non-negative J4^(k) of the visible units
+        when ``train_j4``, the device constant elsewhere."""
+        if not self.train_j4:
+            return jnp.broadcast_to(jnp.asarray(self.j4, self.J4.dtype), self.J4.shape)
+        vis = np.arange(self.n_units) < self.n_visible
+        return jnp.where(vis, jnp.maximum(self.J4, 0.0), jnp.asarray(self.j4, self.J4.dtype))
 
     def slice_index(self) -> Array:
         """Protocol slice k(n) = floor(n K / n_steps) of every time step n."""
@@ -177,19 +194,23 @@ class LangevinComputer(Substrate):
         return self.mask * 0.5 * (self.J + jnp.swapaxes(self.J, -1, -2))
 
     def project(self) -> LangevinComputer:
-        """Symmetric, masked couplings with zero diagonal. (J2 may turn negative in a slice:
-        a transiently anti-confining unit, which is what expanding noise into data needs.)"""
-        return eqx.tree_at(lambda s: s.J, self, self.couplings())
+        """Symmetric, masked couplings with zero diagonal; J4 >= 0 (a negative quartic term would
+        let a unit escape to infinity). (J2 may turn negative in a slice: a transiently
+        anti-confining or double-well unit, which is what expanding noise into data needs.)"""
+        return eqx.tree_at(lambda s: (s.J, s.J4), self, (self.couplings(), self.quartic()))
 
     # ----- physics ---------------------------------------------------------------------------
-    def potential(self, x: Array, Js: Array, b: Array, j2: Array) -> Array:
-        """V(x) for states ``(..., N)`` with one slice's couplings ``Js`` (N, N), biases ``b``, J2 ``j2``."""
-        return (jnp.sum(j2 * x**2 + self.j4 * x**4 + b * x, -1)
+    def potential(self, x: Array, Js: Array, b: Array, j2: Array, j4: Array | None = None) -> Array:
+        """V(x) for states ``(..., N)`` with one slice's couplings ``Js`` (N, N), biases ``b``, J2 ``j2``
+        and J4 ``j4`` (default: the device constant)."""
+        j4 = self.j4 if j4 is None else j4
+        return (jnp.sum(j2 * x**2 + j4 * x**4 + b * x, -1)
                 + 0.5 * jnp.einsum("...i,ij,...j->...", x, Js, x))
 
-    def force(self, x: Array, Js: Array, b: Array, j2: Array) -> Array:
+    def force(self, x: Array, Js: Array, b: Array, j2: Array, j4: Array | None = None) -> Array:
         """F = -grad V for states ``(..., N)``."""
-        return -(2 * j2 * x + 4 * self.j4 * x**3 + b + x @ Js)
+        j4 = self.j4 if j4 is None else j4
+        return -(2 * j2 * x + 4 * j4 * x**3 + b + x @ Js)
 
     @property
     def noise_std(self) -> float:
@@ -202,10 +223,11 @@ class LangevinComputer(Substrate):
         js = np.asarray(self.couplings())
         norm = max(float(np.linalg.norm(j, 2)) for j in js) if js.size else 0.0
         j2 = np.abs(np.asarray(self.J2)).max(0)
+        j4 = np.asarray(self.quartic()).max(0)
         nv = self.n_visible
         xr = np.array([x_max] * nv + [hidden_range(float(self.j2[-1]), float(self.j4[-1]), self.kT)]
                       * (self.n_units - nv))
-        return float(np.max(2 * j2 + 12 * self.j4 * xr**2) + norm)
+        return float(np.max(2 * j2 + 12 * j4 * xr**2) + norm)
 
     def check_stability(self, x_max: float) -> None:
         """Raise :class:`StabilityError` when mu dt |Hess V| >= 1 for |x| <= x_max (Euler-Maruyama
@@ -230,10 +252,11 @@ class LangevinComputer(Substrate):
     def noising(self) -> LangevinComputer:
         """The same device with its fixed noising potential theta_0 in every slice: couplings J0,
         hidden biases b0, J2 and J4 the device constants (time independent)."""
-        return eqx.tree_at(lambda s: (s.J, s.b, s.J2), self,
+        return eqx.tree_at(lambda s: (s.J, s.b, s.J2, s.J4), self,
                            (jnp.broadcast_to(jnp.asarray(self.J0), self.J.shape),
                             jnp.broadcast_to(jnp.asarray(self.b0), self.b.shape),
-                            jnp.broadcast_to(jnp.asarray(self.j2), self.J2.shape)))
+                            jnp.broadcast_to(jnp.asarray(self.j2), self.J2.shape),
+                            jnp.broadcast_to(jnp.asarray(self.j4, self.J4.dtype), self.J4.shape)))
 
     def sample_noise(self, key: PRNGKeyArray, n: int) -> Array:
         """n draws from the noise distribution, the equilibrium of the noising potential: draws from
@@ -253,7 +276,7 @@ class LangevinComputer(Substrate):
         (hidden units then follow the computer's own dynamics). Returns ``(x_final,
         path (B, n_steps+1, N) or None, heat emitted per sample, first non-finite step or -1)``.
         """
-        Js, bs, j2s = self.couplings(), self.b, self.J2
+        Js, bs, j2s, j4s = self.couplings(), self.b, self.J2, self.quartic()
         nv = self.n_visible
         sigma = self.noise_std
         noise = sigma * jax.random.normal(key, (self.n_steps,) + x0.shape, x0.dtype)
@@ -263,12 +286,12 @@ class LangevinComputer(Substrate):
         def step(carry, inp):
             x, heat, bad = carry
             n, k, xi = inp
-            Jk, bk, ak = Js[k], bs[k], j2s[k]
-            y = x + self.mu * self.dt * self.force(x, Jk, bk, ak) + xi
+            Jk, bk, ak, qk = Js[k], bs[k], j2s[k], j4s[k]
+            y = x + self.mu * self.dt * self.force(x, Jk, bk, ak, qk) + xi
             if clamp is not None:
                 y = y.at[:, :nv].set(clamp[:, n + 1])
             if track_heat:
-                heat = heat - (self.potential(y, Jk, bk, ak) - self.potential(x, Jk, bk, ak))
+                heat = heat - (self.potential(y, Jk, bk, ak, qk) - self.potential(x, Jk, bk, ak, qk))
             finite = jnp.all(jnp.isfinite(y))
             bad = jnp.where((bad < 0) & ~finite, n.astype(bad.dtype), bad)
             return (y, heat, bad), (y if record else None)
@@ -291,12 +314,13 @@ class LangevinComputer(Substrate):
         """V_k(x) for states grouped by slice (B, K, S, N) -> (B, K, S)."""
         Js = self.couplings()
         quad = 0.5 * jnp.einsum("bksi,kij,bksj->bks", x, Js, x)
-        return jnp.sum(self.J2[None, :, None] * x**2 + self.j4 * x**4 + self.b[None, :, None] * x, -1) + quad
+        j4 = self.quartic()[None, :, None]
+        return jnp.sum(self.J2[None, :, None] * x**2 + j4 * x**4 + self.b[None, :, None] * x, -1) + quad
 
     def sliced_force(self, x: Array) -> Array:
         """F_k(x) for states grouped by slice (B, K, S, N)."""
         Js = self.couplings()
-        return -(2 * self.J2[None, :, None] * x + 4 * self.j4 * x**3 + self.b[None, :, None]
+        return -(2 * self.J2[None, :, None] * x + 4 * self.quartic()[None, :, None] * x**3 + self.b[None, :, None]
                  + jnp.einsum("bksj,kji->bksi", x, Js))
 
     def path_heat(self, path: Array) -> Array:
