@@ -36,3 +36,11 @@ def test_bad_augmentation_is_named():
     with pytest.raises(ValueError, match="max_shift = -1"):
         random_shift(np.zeros((1, 64)), (8, 8), -1.0, np.random.default_rng(0))
     assert make_augment("none", (8, 8)) is None
+
+
+def test_bad_strengths_are_named():
+    x = np.zeros((2, 64))
+    with pytest.raises(ValueError, match="std = -0.1"):
+        pixel_noise(x, -0.1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="probability = 1.5"):
+        pixel_dropout(x, 1.5, np.random.default_rng(0))

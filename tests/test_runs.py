@@ -122,3 +122,8 @@ def test_parameter_averaging_matches_the_recursion():
         avg = d * avg + (1 - d) * (b0 + lr * (t + 1))
     np.testing.assert_allclose(out.biases[0], avg, rtol=1e-5)
     assert not np.allclose(avg, b0 + lr * steps)  # the average lags the last iterate
+
+
+def test_bad_ema_is_refused():
+    with pytest.raises(ValueError, match="ema = 1.0"):
+        Trainer(_ConstantGradient(), SquaredError(), make_optimizer("sgd", 1e-2), epochs=1, batch_size=2, ema=1.0)

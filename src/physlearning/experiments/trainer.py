@@ -95,12 +95,18 @@ class Trainer:
     desc: str = "train"
     on_epoch: Callable[[int, Substrate, dict], None] | None = None
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
-    """Optional data augmentation applied to each training input batch (numpy, seeded)."""
+    """Optional data augmentation applied to each training input batch (numpy; its own
+    generator seeded from ``seed``, so switching it on leaves the batch order unchanged)."""
     ema: float = 0.0
-    """Polyak (exponential moving) average of the parameters with this decay (0: off); when on,
-    the averaged model is the one evaluated, selected and checkpointed. The decay ramps up as
+    """Polyak (exponential moving) average of the trainable parameters with this decay (0: off,
+    else < 1); when on, the averaged model is the one evaluated, selected and checkpointed,
+    while ``train_loss`` is that of the raw iterates. The decay ramps up as
     ``min(ema, (1 + t) / (10 + t))`` after ``t`` steps, so early averages are not pinned to the
     initial parameters."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema = {self.ema!r}: allowed values are 0 <= ema < 1 (0: no averaging)")
 
     def _step_fn(self):
         rule, cost, opt = self.rule, self.cost, self.optimizer
@@ -119,8 +125,9 @@ class Trainer:
     @staticmethod
     @eqx.filter_jit
     def _ema_step(avg: Substrate, model: Substrate, decay) -> Substrate:
-        a, static = eqx.partition(avg, eqx.is_inexact_array)
-        m, _ = eqx.partition(model, eqx.is_inexact_array)
+        trainable = avg.param_filter()
+        a, static = eqx.partition(avg, trainable)
+        m, _ = eqx.partition(model, trainable)
         new = jax.tree_util.tree_map(lambda x, y: decay * x + (1 - decay) * y, a, m)
         return eqx.combine(new, static)
 
@@ -137,6 +144,7 @@ class Trainer:
         opt_state = self.optimizer.init(model.params())
         step = self._step_fn()
         rng = np.random.default_rng(self.seed)
+        aug_rng = np.random.default_rng([self.seed, 1])
         history: list[dict] = []
         best_model, best_score, best_epoch = model, None, 0
         avg, n_updates = model, 0
@@ -150,7 +158,7 @@ class Trainer:
             aux_sum: dict[str, float] = {}
             for i in range(steps):
                 idx = perm[i * bs : (i + 1) * bs]
-                xb = x_tr[idx] if self.augment is None else self.augment(x_tr[idx], rng)
+                xb = x_tr[idx] if self.augment is None else self.augment(x_tr[idx], aug_rng)
                 key, sub = jax.random.split(key)
                 ts = time.perf_counter()
                 new_model, new_opt, aux, ok = step(model, opt_state, (jnp.asarray(xb), jnp.asarray(y_tr[idx])), sub)

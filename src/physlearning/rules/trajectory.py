@@ -11,7 +11,8 @@
 
        ln P_theta[omega] = sum_n sum_i ln N(x_{n+1,i}; x_{n,i} + mu dt F_{k(n),i}(x_n), 2 mu kT dt),
 
-   maximised over the protocol parameters theta = (J^(k), b^(k), J2^(k)), k < K.
+   maximised over the protocol parameters theta = (J^(k), b^(k), J2^(k)[, J4^(k) of the visible
+   units with ``train_j4``]), k < K.
 
 Why no backpropagation through the simulation is needed: the trajectory is *recorded data*
 (held fixed: it came from the noising relaxation, not from the protocol being trained), and
@@ -19,9 +20,11 @@ ln P is a sum of Gaussian transition densities whose only dependence on theta is
 drift at the recorded states. With the residual r_n = x_{n+1} - x_n - mu dt F(x_n) (the realised
 thermal kick), d ln P / d b_i^(k) = -sum_{n in k} r_{n,i} / (2 kT),
 d ln P / d J_ij^(k) = -sum_{n in k} (r_{n,i} x_{n,j} + r_{n,j} x_{n,i}) / (4 kT) and
-d ln P / d J2_i^(k) = -sum_{n in k} r_{n,i} x_{n,i} / kT: local correlations of each unit's kick
+d ln P / d J2_i^(k) = -sum_{n in k} r_{n,i} x_{n,i} / kT and
+d ln P / d J4_i^(k) = -2 sum_{n in k} r_{n,i} x_{n,i}^3 / kT: local correlations of each unit's kick
 with its neighbour's state, accumulated over the slice. The objective is a concave quadratic in
-theta (the drift is linear in theta), so gradient ascent has no spurious optima.
+theta (the drift is linear in theta; with J4 trained, over the convex set J4 >= 0), so
+gradient ascent has no spurious optima.
 
 Heat: for fixed parameters the EM densities obey microscopic reversibility,
 kT [ln P(omega) - ln P(omega reversed)] = Q[omega] + O(dt) boundary terms, with Q the heat

@@ -195,8 +195,9 @@ class LangevinComputer(Substrate):
 
     def project(self) -> LangevinComputer:
         """Symmetric, masked couplings with zero diagonal; J4 >= 0 (a negative quartic term would
-        let a unit escape to infinity). (J2 may turn negative in a slice: a transiently
-        anti-confining or double-well unit, which is what expanding noise into data needs.)"""
+        let a unit escape to infinity). (J2 may turn negative in a slice: a double-well unit, or,
+        with J4 = 0, a transiently anti-confining one, which is what expanding noise into data
+        needs; ``check_stability`` bounds the time step.)"""
         return eqx.tree_at(lambda s: (s.J, s.J4), self, (self.couplings(), self.quartic()))
 
     # ----- physics ---------------------------------------------------------------------------

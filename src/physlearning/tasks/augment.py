@@ -28,12 +28,17 @@ def random_shift(x: np.ndarray, image_shape: tuple[int, int], max_shift: float, 
 
 
 def pixel_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Add N(0, sigma^2) to every pixel, clipped back to [0, 1]."""
+    """Add N(0, sigma^2) to every pixel, clipped back to [0, 1]. The clip biases blank (0) and
+    full (1) pixels inwards: a blank pixel gains sigma / sqrt(2 pi) on average."""
+    if not sigma >= 0:
+        raise ValueError(f"pixel noise std = {sigma!r}: must be >= 0")
     return np.clip(x + sigma * rng.standard_normal(x.shape), 0.0, 1.0).astype(x.dtype)
 
 
 def pixel_dropout(x: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
     """Blank each pixel (value 0) with probability ``p``."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"pixel dropout probability = {p!r}: allowed values are 0 <= p <= 1")
     return np.where(rng.random(x.shape) < p, 0.0, x).astype(x.dtype)
 
 
