@@ -87,3 +87,4 @@ def test_toy_example_full_run(tmp_path):
     exp, cfg = runner.load(EXAMPLES / "thermo_moons.toml")
     summary, _ = runner.run(exp, cfg, tmp_path / "full")
     assert summary["sliced_wasserstein"] < 2 * summary["gaussian_sliced_wasserstein"]
+

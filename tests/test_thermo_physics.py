@@ -164,3 +164,20 @@ def test_training_learns_a_shifted_gaussian_and_reduces_path_kl():
     assert abs(after.mean() - 1.0) < 0.1 and abs(after.std() - 0.3) < 0.1
     kl = [r["aux_path_kl"] for r in res.history]
     assert kl[-1] < 0.5 * kl[0]
+
+
+def test_random_initial_protocol_keeps_the_noising_potential():
+    """``init_scale`` perturbs only the trained protocol (symmetric, masked couplings, per
+    slice); the noising potential theta_0, which defines the training data, is unchanged."""
+    kw = dict(n_slices=4, n_steps=20, dt=0.01, couplings="bipartite", noising_coupling=0.5,
+              key=jax.random.PRNGKey(3))
+    plain = LangevinComputer(3, 2, **kw)
+    rand = LangevinComputer(3, 2, init_scale=1.0, **kw)
+    assert not np.allclose(rand.J, plain.J) and not np.allclose(rand.b, plain.b)
+    assert not np.allclose(rand.J[0], rand.J[1])  # independent per slice
+    np.testing.assert_allclose(rand.J, np.swapaxes(rand.J, 1, 2))
+    assert np.all(np.asarray(rand.J)[:, np.asarray(rand.mask) == 0] == 0)
+    np.testing.assert_allclose(rand.noising().J, plain.noising().J)
+    np.testing.assert_allclose(rand.noising().b, plain.noising().b)
+    with pytest.raises(ValueError, match="init_scale = -1"):
+        LangevinComputer(3, 2, init_scale=-1.0, **kw)

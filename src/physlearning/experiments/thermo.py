@@ -56,6 +56,8 @@ class Device:
     train_j2: bool = param(True, doc="J2 is part of the trained protocol")
     train_j4: bool = param(False, doc="J4 of the visible units is part of the trained protocol (one value per "
                            "slice, kept >= 0; starts at j4_visible)")
+    init_scale: float = param(0.0, ge=0, doc="random perturbation of the starting protocol's couplings (scale/sqrt(N)) "
+                              "and biases, independent per slice (0: start at the noising potential)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +199,8 @@ def build_computer(d: Device, n_visible: int, seed: int) -> LangevinComputer:
     return LangevinComputer(n_visible, d.n_hidden, n_slices=d.n_slices, n_steps=d.n_steps, dt=d.dt, mu=d.mu,
                             kT=d.kT, j2_visible=d.j2_visible, j4_visible=d.j4_visible, j2_hidden=d.j2_hidden,
                             j4_hidden=d.j4_hidden, couplings=d.couplings, noising_coupling=d.noising_coupling,
-                            train_j2=d.train_j2, train_j4=d.train_j4, key=jax.random.PRNGKey(seed + 1000))
+                            train_j2=d.train_j2, train_j4=d.train_j4, init_scale=d.init_scale,
+                            key=jax.random.PRNGKey(seed + 1000))
 
 
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,

@@ -117,13 +117,16 @@ class LangevinComputer(Substrate):
                  mu: float = 1.0, kT: float = 1.0, j2_visible: float = 1.0, j4_visible: float = 0.0,
                  j2_hidden: float = 1.0, j4_hidden: float = 0.0, couplings: str = "dense",
                  noising_coupling: float = 0.0, train_j2: bool = True, train_j4: bool = False,
-                 key: PRNGKeyArray | None = None):
+                 init_scale: float = 0.0, key: PRNGKeyArray | None = None):
         if kT <= 0:
             raise ValueError(f"kT = {kT!r}: must be > 0 (thermal energy in the device's energy unit)")
         if mu <= 0:
             raise ValueError(f"mu = {mu!r}: mobility must be > 0")
         if dt <= 0:
             raise ValueError(f"dt = {dt!r}: time step must be > 0")
+        if init_scale < 0:
+            raise ValueError(f"init_scale = {init_scale!r}: must be >= 0 "
+                             "(0: the protocol starts at the noising potential)")
         if n_steps % n_slices:
             raise ValueError(f"n_steps = {n_steps} is not a multiple of n_slices = {n_slices}")
         for name, a2, a4 in (("visible", j2_visible, j4_visible), ("hidden", j2_hidden, j4_hidden)):
@@ -144,6 +147,11 @@ class LangevinComputer(Substrate):
         b0 = noising_coupling * np.asarray(jax.random.normal(kb, (n,)), np.float32)
         self.b0 = np.where(np.arange(n) >= n_visible, b0, 0.0).astype(np.float32)
         self.b = jnp.tile(jnp.asarray(self.b0, ftype), (n_slices, 1))
+        if init_scale > 0:  # a random starting protocol: independent perturbations in every slice
+            kj, kbb = jax.random.split(jax.random.fold_in(key, 2))
+            dj = init_scale / np.sqrt(n) * jax.random.normal(kj, (n_slices, n, n), ftype)
+            self.J = self.J + jnp.asarray(self.mask, ftype) * 0.5 * (dj + jnp.swapaxes(dj, 1, 2))
+            self.b = self.b + init_scale * jax.random.normal(kbb, (n_slices, n), ftype)
         self.j2 = np.array([j2_visible] * n_visible + [j2_hidden] * n_hidden, np.float32)
         self.J2 = jnp.tile(jnp.asarray(self.j2, ftype), (n_slices, 1))
         self.train_j2 = bool(train_j2)
