@@ -229,3 +229,14 @@ def test_example_config_end_to_end(tmp_path, shared_data):
     assert summary["status"] == "ok" and summary["test_accuracy"] > 0.5  # chance: 0.1
     assert (path / "plots" / "scattering_training.png").is_file()
     assert (path / "checkpoint.eqx").is_file() and (path / "summary.json").is_file()
+
+
+def test_detuning_init_sets_the_spread_and_rejects_negative():
+    from physlearning.substrates.scattering import Layout, ScatteringError, layered_network
+
+    lay = Layout(n_pixels=16, n_out=3, hidden=8, duplicate=2, kappa=1.0)
+    wide = layered_network(lay, jax.random.PRNGKey(0), detuning_init=2.0)
+    narrow = layered_network(lay, jax.random.PRNGKey(0), detuning_init=0.1)
+    np.testing.assert_allclose(np.asarray(wide.detuning), 20.0 * np.asarray(narrow.detuning), rtol=1e-5)
+    with pytest.raises(ScatteringError, match="detuning_init = -1"):
+        layered_network(lay, jax.random.PRNGKey(0), detuning_init=-1.0)

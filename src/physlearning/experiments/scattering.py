@@ -76,6 +76,7 @@ class Network:
     input_scale: float = param(5.0, gt=0, doc="detuning of a blank pixel, in kappa (paper: 5)")
     coupling: float = param(2.0, gt=0, doc="initial coupling scale J/kappa (paper: 2)")
     disorder: float = param(0.5, ge=0, doc="relative random spread of the initial couplings")
+    detuning_init: float = param(0.1, ge=0, doc="std of the initial trainable detunings, in kappa")
     init: str = param("scaled", choices=("paper", "scaled"),
                       doc="paper: J = coupling (1 + disorder xi); scaled: J = coupling xi / sqrt(fan-in)")
     complex_couplings: bool = param(False, doc="train complex couplings (needs flux-reversed probes)")
@@ -177,7 +178,7 @@ def build_network(net: Network, n_pixels: int, n_out: int, key, extra_loss: floa
     layout = Layout(n_pixels=n_pixels, n_out=n_out, hidden=net.hidden, duplicate=net.duplicate, kappa=net.kappa)
     return layered_network(layout, key, coupling=net.coupling, disorder=net.disorder, init=net.init,
                            complex_couplings=net.complex_couplings, omega=net.omega, input_scale=net.input_scale,
-                           readout=net.readout, solver=net.solver)
+                           readout=net.readout, solver=net.solver, detuning_init=net.detuning_init)
 
 
 def build_nonideality(hw: Hardware) -> Nonideality | None:

@@ -272,11 +272,14 @@ class Layout:
 def layered_network(layout: Layout, key: Array, *, coupling: float = 2.0, disorder: float = 0.5,
                     init: str = "paper", complex_couplings: bool = False, omega: float = 0.0,
                     input_scale: float = 5.0, readout: str = "im", solver: str = "schur",
-                    dtype=jnp.float32) -> ScatteringNetwork:
+                    detuning_init: float = 0.1, dtype=jnp.float32) -> ScatteringNetwork:
     """The paper's layered network. Couplings between consecutive layers (xi ~ N(0, 1)):
     ``init="paper"``: J/kappa = coupling (1 + disorder xi) (the paper starts from J = 2 kappa
     plus disorder); ``init="scaled"``: J/kappa = coupling xi / sqrt(fan-in), so each mode's
-    total coupling stays ~ coupling * kappa whatever the layer width."""
+    total coupling stays ~ coupling * kappa whatever the layer width. Trainable detuning
+    offsets start as N(0, (detuning_init kappa)^2)."""
+    if detuning_init < 0:
+        raise ScatteringError(f"detuning_init = {detuning_init!r}: must be >= 0 (std of the initial detunings / kappa)")
     if layout.kappa <= 0:
         raise ScatteringError(f"kappa = {layout.kappa!r}: must be > 0 (decay rate)")
     if readout not in READOUTS:
@@ -304,7 +307,7 @@ def layered_network(layout: Layout, key: Array, *, coupling: float = 2.0, disord
     kappa_ext[out] = layout.kappa
     kappa_int = np.full(n, layout.kappa) + layout.extra_loss
     kappa_int[out] = layout.extra_loss
-    det = jnp.asarray(0.1 * layout.kappa * np.asarray(jax.random.normal(k3, (n,))), dtype)
+    det = jnp.asarray(detuning_init * layout.kappa * np.asarray(jax.random.normal(k3, (n,))), dtype)
     return ScatteringNetwork(
         detuning=det, coupling=j, coupling_im=jim, mask=mask, kappa_int=kappa_int, kappa_ext=kappa_ext,
         input_modes=tuple(int(i) for i in layers[0]),
