@@ -99,18 +99,24 @@ def _ours(u, y, n, seed, T, repeats):
     return nrmse(pred, y[b:]), best, compile_s, split
 
 
+def _rpy_reservoir(n: int, seed: int):
+    """ReservoirPy's ESN with ``HYPER[n]`` and the bias distribution our ESN uses."""
+    from reservoirpy.nodes import Reservoir
+
+    h = _hyper(n)
+    bias = np.random.default_rng(seed).uniform(-1, 1, n) * h["bias_scaling"]
+    return Reservoir(n, sr=h["spectral_radius"], lr=h["leak"], input_scaling=h["input_scaling"],
+                     rc_connectivity=h["density"], input_connectivity=1.0, bias=bias, seed=seed)
+
+
 def _reservoirpy(u, y, n, seed, T, repeats):
-    from reservoirpy.nodes import Reservoir, Ridge
+    from reservoirpy.nodes import Ridge
 
     w, a, b = _split(T)
     best, split = np.inf, (0.0, 0.0)
     for _ in range(repeats):
         t0 = time.perf_counter()
-        h = _hyper(n)
-        bias = np.random.default_rng(seed).uniform(-1, 1, n) * h["bias_scaling"]
-        res = Reservoir(n, sr=h["spectral_radius"], lr=h["leak"], input_scaling=h["input_scaling"],
-                        rc_connectivity=h["density"], input_connectivity=1.0, bias=bias, seed=seed)
-        s = res.run(u)
+        s = _rpy_reservoir(n, seed).run(u)
         t1 = time.perf_counter()
         scores = {}
         for alpha in DEFAULT_ALPHAS:
@@ -132,15 +138,11 @@ def engine_check(n: int = 100, seed: int = 0, steps: int = 2000) -> float:
     ReservoirPy's own W, W_in and bias (float32 here, float64 there): checks that both compute
     the same leaky-tanh map, so NRMSE differences come from the random weight draws."""
     import scipy.sparse
-    from reservoirpy.nodes import Reservoir as RPyReservoir
 
     from physlearning.substrates.reservoirs.base import Reservoir
 
-    h = _hyper(n)
     u, _ = narma10(steps, seed=100 + seed)
-    bias = np.random.default_rng(seed).uniform(-1, 1, n) * h["bias_scaling"]
-    rpy = RPyReservoir(n, sr=h["spectral_radius"], lr=h["leak"], input_scaling=h["input_scaling"],
-                       rc_connectivity=h["density"], input_connectivity=1.0, bias=bias, seed=seed)
+    rpy = _rpy_reservoir(n, seed)
     states = rpy.run(u)
     dense = lambda m: m.toarray() if scipy.sparse.issparse(m) else np.asarray(m)
     ours = Reservoir(make_esn(n, 1, seed=seed).device, dense(rpy.Win).astype(np.float32),

@@ -12,10 +12,11 @@ in the energy landscape
 Units: x in the device's length unit, energies (V, kT, J2 x^2, ...) in its energy unit,
 mu in length^2 / (energy time), time step dt in its time unit. The trainable protocol
 theta(t) = (J^(k), b^(k), J2^(k)[, J4^(k)]) is piecewise constant over K equal time slices (J2
-optionally fixed; J4 of the visible units optionally trainable, kept >= 0 so every unit stays
-confined; otherwise J4 is a fixed device constant). The *noising potential* theta_0 (the device's initial,
-time-independent potential: its J2, fixed random couplings J0 and hidden biases b0) relaxes data
-to the noise distribution, its equilibrium. Time is discretised by Euler-Maruyama,
+optionally fixed; J4 of the visible units optionally trainable and kept >= 0, so no unit escapes
+through a negative quartic term; otherwise J4 is a fixed device constant). The *noising
+potential* theta_0 (the device's initial, time-independent potential: its J2, fixed random
+couplings J0 and hidden biases b0) relaxes data to the noise distribution, its equilibrium.
+Time is discretised by Euler-Maruyama,
 
     x_{n+1} = x_n + mu dt F_k(x_n) + sqrt(2 mu kT dt) xi_n,   F = -grad V,   xi_n ~ N(0, 1),
 
@@ -251,8 +252,8 @@ class LangevinComputer(Substrate):
     def sample_bare(self, key: PRNGKeyArray, n: int) -> Array:
         """n draws with every unit independently at equilibrium in its bare potential
         J2 x^2 + J4 x^4 at temperature kT (exact, by inverse CDF on a grid)."""
-        u = jax.random.uniform(key, (n, self.n_units), jnp.zeros(()).dtype)
-        ftype = jnp.zeros(()).dtype
+        ftype = jnp.zeros(()).dtype  # the default float (float64 when x64 is enabled)
+        u = jax.random.uniform(key, (n, self.n_units), ftype)
         grid, cdf = jnp.asarray(self.noise_grid, ftype), jnp.asarray(self.noise_cdf, ftype)
         v = jnp.interp(u[:, : self.n_visible], cdf[0], grid[0])
         h = jnp.interp(u[:, self.n_visible:], cdf[1], grid[1])
