@@ -90,6 +90,46 @@ def test_esn_echo_state_property():
     assert float(jnp.max(jnp.abs(a[-1] - b[-1]))) < 1e-5
 
 
+@pytest.mark.parametrize("kind", ["esn", "stno"])
+def test_chunk_parallel_states_match_sequential(kind):
+    """Echo state property (Jaeger 2001): chunks warmed up on the ``overlap`` samples before
+    them reproduce the sequential scan to float32 rounding; the seam estimate tracks the
+    deviation, and a too-short warm-up shows up in it."""
+    if kind == "esn":
+        res = make_esn(60, 1, seed=1, spectral_radius=0.9)
+    else:
+        from physlearning.substrates.reservoirs.stno import make_stno
+        res = make_stno(20, 1, seed=0, input_scaling=0.5, coupling=0.5, density=0.3, gamma_g=0.5, q=2.0,
+                        zeta_dc=1.5, sample_time=1.0, substeps=20)
+    u = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (1000, 1)), jnp.float32)
+    ref = np.asarray(res.states(u))
+    phi, seam = res.states_parallel(u, chunk=70, overlap=150)  # 1000 = 14 chunks + a padded one
+    dev = float(np.max(np.abs(np.asarray(phi) - ref)))
+    assert phi.shape == ref.shape and dev < 1e-5 and float(seam) < 1e-5
+    short, seam0 = res.states_parallel(u, chunk=70, overlap=1)
+    dev0 = float(np.max(np.abs(np.asarray(short) - ref)))
+    assert dev0 > 1e-3 and float(seam0) > 1e-3 * dev0
+    exact, _ = res.states_parallel(u, chunk=1000, overlap=150)  # one chunk = the sequential scan
+    np.testing.assert_allclose(np.asarray(exact), ref, atol=1e-6)
+    with pytest.raises(ValueError, match="chunk = 0"):
+        res.states_parallel(u, chunk=0, overlap=10)
+
+
+def test_ridge_on_device_arrays_matches_host():
+    """States left as jax arrays are fitted on their device in float64 (batched Cholesky over
+    the alphas): same validation scores, alpha and readout as the host path."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(300, 8)), rng.normal(size=(300, 2))
+    r_host, s_host = fit_ridge_cv(x[:200], y[:200], x[200:], y[200:], (1e-3, 1.0))
+    r_dev, s_dev = fit_ridge_cv(jnp.asarray(x[:200]), y[:200], jnp.asarray(x[200:]), y[200:], (1e-3, 1.0))
+    np.testing.assert_allclose(r_dev.w, r_host.w, rtol=1e-5)  # jax inputs are float32
+    assert r_dev.alpha == r_host.alpha
+    assert s_dev == pytest.approx(s_host, rel=1e-5)
+    bad = jnp.asarray(x).at[0, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match="NaN"):
+        fit_ridge_cv(bad[:200], y[:200], bad[200:], y[200:], (1.0,))
+
+
 def test_stno_free_running_power():
     """Slavin & Tiberkevich (2009): p0 = (zeta - 1) / (zeta + Q) above threshold, 0 below."""
     dev = STNO(n=2, gamma_g=0.5, q=2.0, zeta_dc=0.0, sample_time=1.0, substeps=40)

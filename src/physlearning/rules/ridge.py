@@ -36,7 +36,8 @@ class Readout:
 
 class RidgeSolver:
     """Sufficient statistics of ``x`` (n, F), ``y`` (n, d): ``n``, sums and ``X^T X``,
-    ``X^T Y`` (additive, so train and validation statistics combine), reused for many alphas."""
+    ``X^T Y`` (additive, so train and validation statistics combine), reused for many alphas.
+    Float64, on the host."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         x = np.asarray(x, np.float64)
@@ -76,6 +77,10 @@ def fit_ridge_cv(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
     ``score="accuracy"`` for one-hot targets), then refit on train + validation."""
     if not alphas or any(a <= 0 for a in alphas):
         raise ValueError(f"ridge alphas = {alphas!r}: need at least one value, all > 0")
+    if isinstance(x_train, jax.Array) and isinstance(x_val, jax.Array) and score == "mse":
+        fitted = _fit_ridge_cv_on_device(x_train, y_train, x_val, y_val, alphas)
+        if fitted is not None:
+            return fitted
     solver = RidgeSolver(x_train, y_train)
     scores = {}
     for a in alphas:
@@ -86,6 +91,58 @@ def fit_ridge_cv(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
             scores[a] = float(np.mean((pred - y_val) ** 2))
     best = min(scores, key=lambda a: (scores[a], -a))
     return (solver + RidgeSolver(x_val, y_val)).solve(best), scores
+
+
+def _ridge_moments(x, y):
+    return x.shape[0], x.sum(0), y.sum(0), x.T @ x, x.T @ y
+
+
+def _ridge_solve(moments, alphas):
+    """Ridge weights (k, F, d) and biases (k, d) for every alpha at once (batched Cholesky)."""
+    n, sx, sy, xx, xy = moments
+    mx, my = sx / n, sy / n
+    a = xx - n * jnp.outer(mx, mx)
+    b = xy - n * jnp.outer(mx, my)
+    chol = jnp.linalg.cholesky(a[None] + alphas[:, None, None] * jnp.eye(len(mx), dtype=a.dtype))
+    w = jax.vmap(lambda c: jax.scipy.linalg.cho_solve((c, True), b))(chol)
+    return w, my - jnp.einsum("f,kfd->kd", mx, w)
+
+
+@jax.jit
+def _ridge_val_scores(xt, yt, xv, yv, alphas):
+    w, b = _ridge_solve(_ridge_moments(xt, yt), alphas)
+    pred = jnp.einsum("mf,kfd->kmd", xv, w) + b[:, None, :]
+    finite = jnp.isfinite(xt).all() & jnp.isfinite(yt).all() & jnp.isfinite(xv).all() & jnp.isfinite(yv).all()
+    return jnp.mean((pred - yv) ** 2, axis=(1, 2)), finite
+
+
+@jax.jit
+def _ridge_refit(xt, yt, xv, yv, alpha):
+    mt, mv = _ridge_moments(xt, yt), _ridge_moments(xv, yv)
+    w, b = _ridge_solve(jax.tree.map(jnp.add, mt, mv), alpha[None])
+    return w[0], b[0]
+
+
+def _fit_ridge_cv_on_device(x_train, y_train, x_val, y_val, alphas) -> tuple[Readout, dict[float, float]] | None:
+    """:func:`fit_ridge_cv` (MSE) with states left on their jax device (e.g. a GPU): the same
+    centred normal equations, reduced and Cholesky-solved there in float64 for all alphas at
+    once. ``None`` (use the host path) when a Cholesky factorisation fails."""
+    y_train, y_val = np.reshape(y_train, (len(y_train), -1)), np.reshape(y_val, (len(y_val), -1))
+    with jax.enable_x64(True):
+        f64 = lambda a: jnp.asarray(a, jnp.float64)
+        data = tuple(map(f64, (x_train, y_train, x_val, y_val)))
+        if data[0].ndim != 2 or data[2].ndim != 2 or len(x_train) != len(y_train) or len(x_val) != len(y_val):
+            raise ValueError(f"ridge: expected x (n, F) and y (n, d) with equal n, got {x_train.shape}, "
+                             f"{y_train.shape}, {x_val.shape}, {y_val.shape}")
+        mse, finite = jax.device_get(_ridge_val_scores(*data, f64(alphas)))
+        if not finite:
+            raise ValueError("ridge: states or targets contain NaN/inf")
+        if not np.all(np.isfinite(mse)):
+            return None
+        scores = {a: float(m) for a, m in zip(alphas, mse)}
+        best = min(scores, key=lambda a: (scores[a], -a))
+        w, b = jax.device_get(_ridge_refit(*data, f64(best)))
+    return Readout(np.asarray(w), np.asarray(b), float(best)), scores
 
 
 def sequence_features(states: np.ndarray, lengths: np.ndarray, mode: str = "mean") -> np.ndarray:

