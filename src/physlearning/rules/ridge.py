@@ -34,6 +34,16 @@ class Readout:
         return np.asarray(x, np.float64) @ self.w + self.b
 
 
+def _check_shapes(x, y) -> None:
+    if jnp.ndim(x) != 2 or jnp.ndim(y) != 2 or len(x) != len(y):
+        raise ValueError(f"ridge: expected x (n, F) and y (n, d) with equal n, got {jnp.shape(x)} and {jnp.shape(y)}")
+
+
+def _pick_alpha(scores: dict[float, float]) -> float:
+    """Lowest score; ties go to the larger (more regularised) alpha."""
+    return min(scores, key=lambda a: (scores[a], -a))
+
+
 class RidgeSolver:
     """Sufficient statistics of ``x`` (n, F), ``y`` (n, d): ``n``, sums and ``X^T X``,
     ``X^T Y`` (additive, so train and validation statistics combine), reused for many alphas.
@@ -42,8 +52,7 @@ class RidgeSolver:
     def __init__(self, x: np.ndarray, y: np.ndarray):
         x = np.asarray(x, np.float64)
         y = np.asarray(y, np.float64)
-        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
-            raise ValueError(f"ridge: expected x (n, F) and y (n, d) with equal n, got {x.shape} and {y.shape}")
+        _check_shapes(x, y)
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise ValueError("ridge: states or targets contain NaN/inf")
         self.n, self.sx, self.sy = len(x), x.sum(0), y.sum(0)
@@ -71,13 +80,20 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> Readout:
     return RidgeSolver(x, y).solve(alpha)
 
 
-def fit_ridge_cv(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                 alphas: tuple[float, ...] = DEFAULT_ALPHAS, score: str = "mse") -> tuple[Readout, dict[float, float]]:
+def fit_ridge_cv(x_train: np.ndarray | jax.Array, y_train: np.ndarray, x_val: np.ndarray | jax.Array,
+                 y_val: np.ndarray, alphas: tuple[float, ...] = DEFAULT_ALPHAS, score: str = "mse",
+                 on_device: bool | None = None) -> tuple[Readout, dict[float, float]]:
     """Choose ``alpha`` on the validation split (lowest MSE, or highest accuracy with
-    ``score="accuracy"`` for one-hot targets), then refit on train + validation."""
+    ``score="accuracy"`` for one-hot targets), then refit on train + validation.
+
+    ``on_device`` (MSE only): fit where the jax-array states live, in float64, all alphas by
+    one batched Cholesky (:func:`_fit_ridge_cv_on_device`); default: when ``x_train`` is a jax
+    array on an accelerator. Otherwise (and if a factorisation fails there) on the host."""
     if not alphas or any(a <= 0 for a in alphas):
         raise ValueError(f"ridge alphas = {alphas!r}: need at least one value, all > 0")
-    if isinstance(x_train, jax.Array) and isinstance(x_val, jax.Array) and score == "mse":
+    if on_device is None:
+        on_device = isinstance(x_train, jax.Array) and any(d.platform != "cpu" for d in x_train.devices())
+    if on_device and score == "mse":
         fitted = _fit_ridge_cv_on_device(x_train, y_train, x_val, y_val, alphas)
         if fitted is not None:
             return fitted
@@ -89,7 +105,7 @@ def fit_ridge_cv(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
             scores[a] = -float(np.mean(pred.argmax(1) == np.asarray(y_val).argmax(1)))
         else:
             scores[a] = float(np.mean((pred - y_val) ** 2))
-    best = min(scores, key=lambda a: (scores[a], -a))
+    best = _pick_alpha(scores)
     return (solver + RidgeSolver(x_val, y_val)).solve(best), scores
 
 
@@ -125,23 +141,23 @@ def _ridge_refit(xt, yt, xv, yv, alpha):
 
 def _fit_ridge_cv_on_device(x_train, y_train, x_val, y_val, alphas) -> tuple[Readout, dict[float, float]] | None:
     """:func:`fit_ridge_cv` (MSE) with states left on their jax device (e.g. a GPU): the same
-    centred normal equations, reduced and Cholesky-solved there in float64 for all alphas at
-    once. ``None`` (use the host path) when a Cholesky factorisation fails."""
-    y_train, y_val = np.reshape(y_train, (len(y_train), -1)), np.reshape(y_val, (len(y_val), -1))
+    centred normal equations (the moments of ``RidgeSolver``, in ``jnp``), reduced and
+    Cholesky-solved there in float64 for all alphas at once. ``None`` (use the host path) when
+    a validation factorisation fails; a failed refit is redone on the host."""
+    _check_shapes(x_train, y_train)
+    _check_shapes(x_val, y_val)
     with jax.enable_x64(True):
-        f64 = lambda a: jnp.asarray(a, jnp.float64)
-        data = tuple(map(f64, (x_train, y_train, x_val, y_val)))
-        if data[0].ndim != 2 or data[2].ndim != 2 or len(x_train) != len(y_train) or len(x_val) != len(y_val):
-            raise ValueError(f"ridge: expected x (n, F) and y (n, d) with equal n, got {x_train.shape}, "
-                             f"{y_train.shape}, {x_val.shape}, {y_val.shape}")
-        mse, finite = jax.device_get(_ridge_val_scores(*data, f64(alphas)))
+        data = tuple(jnp.asarray(a, jnp.float64) for a in (x_train, y_train, x_val, y_val))
+        mse, finite = jax.device_get(_ridge_val_scores(*data, jnp.asarray(alphas, jnp.float64)))
         if not finite:
             raise ValueError("ridge: states or targets contain NaN/inf")
         if not np.all(np.isfinite(mse)):
             return None
         scores = {a: float(m) for a, m in zip(alphas, mse)}
-        best = min(scores, key=lambda a: (scores[a], -a))
-        w, b = jax.device_get(_ridge_refit(*data, f64(best)))
+        best = _pick_alpha(scores)
+        w, b = jax.device_get(_ridge_refit(*data, jnp.asarray(best, jnp.float64)))
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+        return (RidgeSolver(x_train, y_train) + RidgeSolver(x_val, y_val)).solve(best), scores
     return Readout(np.asarray(w), np.asarray(b), float(best)), scores
 
 

@@ -66,8 +66,9 @@ class Reservoir(Substrate):
     bias: Array
 
     def drive(self, u: Array, phi: Array) -> Array:
-        """Products in full float32 (``HIGHEST``): on GPUs the default would be TF32 (10-bit
-        mantissa) once the scan is batched, measured to raise NARMA10 NRMSE 0.108 -> 0.233."""
+        """Drive ``W_in u + W phi + b`` (n,). Products in full float32 (``HIGHEST``): on GPUs the
+        default would be TF32 (10-bit mantissa) once the scan is batched, measured to raise
+        NARMA10 NRMSE 0.108 -> 0.233."""
         mm = lambda a, b: jnp.matmul(jnp.asarray(a), b, precision=jax.lax.Precision.HIGHEST)
         d = mm(self.w_in, u) + jnp.asarray(self.bias)
         if self.w is not None:
@@ -110,7 +111,11 @@ class Reservoir(Substrate):
         if chunk < 1 or overlap < 0:
             raise ValueError(f"states_parallel: chunk = {chunk!r} must be >= 1, overlap = {overlap!r} >= 0")
         T, d = u.shape
+        if T == 0:
+            return self.states(u), jnp.zeros(())
+        chunk = min(chunk, T)
         C = -(-T // chunk)
+        overlap = min(overlap, (C - 1) * chunk)  # a longer warm-up would only hold the initial state
         L = overlap + chunk
         up = jnp.concatenate([jnp.zeros((overlap, d), u.dtype), u, jnp.zeros((C * chunk - T, d), u.dtype)])
         windows = up[jnp.arange(C)[:, None] * chunk + jnp.arange(L)[None, :]]  # (C, L, d)
@@ -126,8 +131,9 @@ class Reservoir(Substrate):
             return s, jax.vmap(self.device.observe)(s)
 
         _, phi = jax.lax.scan(body, s0, (jnp.swapaxes(windows, 0, 1), hold.T), unroll=unroll)  # (L, C, n)
-        if overlap > 0 and C > 1:
-            seam = jnp.max(jnp.abs(phi[overlap - 1, 1:] - phi[-1, :-1]))
+        if C > 1:  # each chunk's start (warm-up end, or the initial state) vs the previous chunk's end
+            start = phi[overlap - 1, 1:] if overlap > 0 else jax.vmap(self.device.observe)(s0)[1:]
+            seam = jnp.max(jnp.abs(start - phi[-1, :-1]))
         else:
             seam = jnp.zeros((), phi.dtype)
         phi = jnp.swapaxes(phi[overlap:], 0, 1).reshape(C * chunk, -1)[:T]
