@@ -2,7 +2,7 @@
 
 Protocol, identical for both: NARMA10 (0.3, 0.05, 1.5, 0.1), input u ~ U[0, 0.5] fed raw;
 washout 200 | train 4000 | validation 1000 | test 2000 samples (quick: 2000 / 500 / 1000);
-leaky-tanh ESN with leak 1, recurrent density 0.1, dense input weights, and spectral radius,
+leaky-tanh ESN with recurrent density 0.1, dense input weights, and leak, spectral radius,
 input scaling and bias scale (bias uniform in [-b, b]) per size from ``HYPER`` (picked per size
 by ``select_hyper``: the validation NRMSE of our ESN on a separate NARMA10 draw, seed 999,
 reservoir seeds 1000-1002 (neither is scored), over ``GRID``; rerun with
