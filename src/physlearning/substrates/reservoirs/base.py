@@ -102,12 +102,14 @@ class Reservoir(Substrate):
         those chunks are exact). By the echo state property
         (Jaeger 2001, GMD Report 148: a driven contracting reservoir forgets its initial
         state), the warm-up end state approaches the sequential one geometrically in
-        ``overlap``. Sequential depth drops from ``T`` to ``overlap + chunk`` steps, each a
-        batched step over the chunks (a batched matmul on accelerators).
+        ``overlap``. Sequential depth drops from ``T`` to ``overlap + chunk`` steps (a warm-up
+        scan keeping no outputs, then the chunk scan), each a batched step over the chunks (a
+        batched matmul on accelerators).
 
         Returns ``(phi, seam)``: ``phi`` (T, n) and ``seam`` = max over chunk boundaries of
-        |warm-up output - previous chunk's output| at the last warm-up sample, an estimate of
-        the deviation from :meth:`states` measured at no extra cost (0 for one chunk)."""
+        |output at the warm-up end (or of the initial state, without warm-up) - previous chunk's
+        output| at the same sample, an estimate of the deviation from :meth:`states` measured at
+        no extra cost (0 for one chunk)."""
         if chunk < 1 or overlap < 0:
             raise ValueError(f"states_parallel: chunk = {chunk!r} must be >= 1, overlap = {overlap!r} >= 0")
         T, d = u.shape
@@ -116,27 +118,31 @@ class Reservoir(Substrate):
         chunk = min(chunk, T)
         C = -(-T // chunk)
         overlap = min(overlap, (C - 1) * chunk)  # a longer warm-up would only hold the initial state
-        L = overlap + chunk
         up = jnp.concatenate([jnp.zeros((overlap, d), u.dtype), u, jnp.zeros((C * chunk - T, d), u.dtype)])
-        windows = up[jnp.arange(C)[:, None] * chunk + jnp.arange(L)[None, :]]  # (C, L, d)
-        # samples before t = 0 hold the initial state: chunks starting within ``overlap`` start exactly
-        hold = jnp.arange(C)[:, None] * chunk + jnp.arange(L)[None, :] < overlap
+        starts = jnp.arange(C)[:, None] * chunk
         s0 = jnp.broadcast_to(self.device.init_state(), (C, *jnp.shape(self.device.init_state())))
         step = jax.vmap(lambda s, ut: self.step(s, ut, None))
+        observe = jax.vmap(self.device.observe)
 
-        def body(s, inp):
-            ut, h = inp
-            new = step(s, ut)
-            s = jnp.where(h.reshape((C,) + (1,) * (s.ndim - 1)), s, new)
-            return s, jax.vmap(self.device.observe)(s)
+        def warm(s, inp):  # warm-up: no outputs kept; samples before t = 0 hold the initial state,
+            ut, h = inp    # so chunks starting within ``overlap`` start exactly
+            return jnp.where(h.reshape((C,) + (1,) * (s.ndim - 1)), s, step(s, ut)), None
 
-        _, phi = jax.lax.scan(body, s0, (jnp.swapaxes(windows, 0, 1), hold.T), unroll=unroll)  # (L, C, n)
-        if C > 1:  # each chunk's start (warm-up end, or the initial state) vs the previous chunk's end
-            start = phi[overlap - 1, 1:] if overlap > 0 else jax.vmap(self.device.observe)(s0)[1:]
-            seam = jnp.max(jnp.abs(start - phi[-1, :-1]))
+        def run(s, ut):
+            s = step(s, ut)
+            return s, observe(s)
+
+        if overlap > 0:
+            j = jnp.arange(overlap)[None, :]
+            inputs = jnp.swapaxes(up[starts + j], 0, 1)  # (overlap, C, d)
+            s_warm, _ = jax.lax.scan(warm, s0, (inputs, (starts + j < overlap).T), unroll=unroll)
         else:
-            seam = jnp.zeros((), phi.dtype)
-        phi = jnp.swapaxes(phi[overlap:], 0, 1).reshape(C * chunk, -1)[:T]
+            s_warm = s0
+        inputs = jnp.swapaxes(up[starts + overlap + jnp.arange(chunk)[None, :]], 0, 1)  # (chunk, C, d)
+        _, phi = jax.lax.scan(run, s_warm, inputs, unroll=unroll)  # (chunk, C, n)
+        # each chunk's start (warm-up end, or the initial state) vs the previous chunk's end
+        seam = jnp.max(jnp.abs(observe(s_warm)[1:] - phi[-1, :-1])) if C > 1 else jnp.zeros((), phi.dtype)
+        phi = jnp.swapaxes(phi, 0, 1).reshape(C * chunk, -1)[:T]
         return phi, seam
 
 
