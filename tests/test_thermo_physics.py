@@ -109,7 +109,7 @@ def test_heat_is_kT_times_path_probability_ratio_quadratic(x64):
     _, path, heat, _ = c.simulate(x0, jax.random.PRNGKey(1), record=True)
     lp_f = tr.path_log_likelihood(c, path)
     lp_r = tr.path_log_likelihood(c, path[:, ::-1])
-    grad_sq = lambda x: jnp.sum(c.force(x, c.couplings()[0], c.b[0], c.J2[0]) ** 2, -1)
+    grad_sq = lambda x: jnp.sum(c.force(x, c.couplings()[0], c.b[0], c.J2[0], c.quartic()[0]) ** 2, -1)
     boundary = c.mu * c.dt / 4 * (grad_sq(path[:, 0]) - grad_sq(path[:, -1]))
     np.testing.assert_allclose(np.asarray(c.kT * (lp_f - lp_r)), np.asarray(heat - boundary), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(np.asarray(heat), np.asarray(c.path_heat(path)), rtol=1e-10, atol=1e-10)
@@ -126,7 +126,7 @@ def test_heat_equals_likelihood_asymmetry_quartic_converges(x64):
         x0 = jax.random.normal(jax.random.PRNGKey(0), (32, 4))
         _, path, heat, _ = c.simulate(x0, jax.random.PRNGKey(1), record=True)
         asym = c.kT * (tr.path_log_likelihood(c, path) - tr.path_log_likelihood(c, path[:, ::-1]))
-        grad_sq = lambda x: jnp.sum(c.force(x, c.couplings()[0], c.b[0], c.J2[0]) ** 2, -1)
+        grad_sq = lambda x: jnp.sum(c.force(x, c.couplings()[0], c.b[0], c.J2[0], c.quartic()[0]) ** 2, -1)
         boundary = c.mu * c.dt / 4 * (grad_sq(path[:, 0]) - grad_sq(path[:, -1]))
         mism.append(float(jnp.mean(jnp.abs(asym - heat + boundary)) / jnp.mean(jnp.abs(heat))))
     assert mism[1] < mism[0] / 2 and mism[1] < 0.05

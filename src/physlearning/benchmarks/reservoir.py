@@ -121,10 +121,9 @@ def tune_parallel(u, n: int, reps: int = 3) -> dict:
     return choice
 
 
-def _ours(u, y, n, seed, T, repeats, parallel=None):
-    """(test NRMSE, best time, compile time, (states, readout) split, seam) of our ESN with the
-    sequential scan (``parallel=None``) or the chunk-parallel one."""
-    res = make_esn(n, 1, seed=seed, **_hyper(n))
+def _ours(res, u, y, T, repeats, parallel=None):
+    """(test NRMSE, best time, compile time, (states, readout) split, seam) of our ESN ``res``
+    with the sequential scan (``parallel=None``) or the chunk-parallel one."""
     run = _engine(res, parallel)
     uj = jnp.asarray(u, jnp.float32)
     w, a, b = _split(T)
@@ -229,8 +228,9 @@ def run(quick: bool = False) -> dict:
             u, y = narma10(sum(T.values()), seed=100 + seed)
             for n in sizes:
                 reps = repeats if n == 500 else 1
+                res = make_esn(n, 1, seed=seed, **_hyper(n))
                 for name, par in variants.items():
-                    e, t, c, (s1, r1), seam = _ours(u, y, n, seed, T, reps, par)
+                    e, t, c, (s1, r1), seam = _ours(res, u, y, T, reps, par)
                     for k, v in (("nrmse", e), ("total_s", t), ("compile_s", c), ("states_s", s1),
                                  ("readout_s", r1), ("seam", seam)):
                         add(n, f"{name}_{k}", v)

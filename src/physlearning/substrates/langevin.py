@@ -190,9 +190,13 @@ class LangevinComputer(Substrate):
         """Physical J4 per slice, shape (K, N): the trained, non-negative J4^(k) of the visible units
         when ``train_j4``, the device constant elsewhere."""
         if not self.train_j4:
-            return jnp.broadcast_to(jnp.asarray(self.j4, self.J4.dtype), self.J4.shape)
+            return self._device_j4()
         vis = np.arange(self.n_units) < self.n_visible
-        return jnp.where(vis, jnp.maximum(self.J4, 0.0), jnp.asarray(self.j4, self.J4.dtype))
+        return jnp.where(vis, jnp.maximum(self.J4, 0.0), self._device_j4())
+
+    def _device_j4(self) -> Array:
+        """The device constant J4 in every slice, shape (K, N)."""
+        return jnp.broadcast_to(jnp.asarray(self.j4, self.J4.dtype), self.J4.shape)
 
     def slice_index(self) -> Array:
         """Protocol slice k(n) = floor(n K / n_steps) of every time step n."""
@@ -210,16 +214,14 @@ class LangevinComputer(Substrate):
         return eqx.tree_at(lambda s: (s.J, s.J4), self, (self.couplings(), self.quartic()))
 
     # ----- physics ---------------------------------------------------------------------------
-    def potential(self, x: Array, Js: Array, b: Array, j2: Array, j4: Array | None = None) -> Array:
+    def potential(self, x: Array, Js: Array, b: Array, j2: Array, j4: Array) -> Array:
         """V(x) for states ``(..., N)`` with one slice's couplings ``Js`` (N, N), biases ``b``, J2 ``j2``
-        and J4 ``j4`` (default: the device constant)."""
-        j4 = self.j4 if j4 is None else j4
+        and J4 ``j4`` (a row of :meth:`quartic`)."""
         return (jnp.sum(j2 * x**2 + j4 * x**4 + b * x, -1)
                 + 0.5 * jnp.einsum("...i,ij,...j->...", x, Js, x))
 
-    def force(self, x: Array, Js: Array, b: Array, j2: Array, j4: Array | None = None) -> Array:
+    def force(self, x: Array, Js: Array, b: Array, j2: Array, j4: Array) -> Array:
         """F = -grad V for states ``(..., N)``."""
-        j4 = self.j4 if j4 is None else j4
         return -(2 * j2 * x + 4 * j4 * x**3 + b + x @ Js)
 
     @property
@@ -266,7 +268,7 @@ class LangevinComputer(Substrate):
                            (jnp.broadcast_to(jnp.asarray(self.J0), self.J.shape),
                             jnp.broadcast_to(jnp.asarray(self.b0), self.b.shape),
                             jnp.broadcast_to(jnp.asarray(self.j2), self.J2.shape),
-                            jnp.broadcast_to(jnp.asarray(self.j4, self.J4.dtype), self.J4.shape)))
+                            self._device_j4()))
 
     def sample_noise(self, key: PRNGKeyArray, n: int) -> Array:
         """n draws from the noise distribution, the equilibrium of the noising potential: draws from
