@@ -198,3 +198,23 @@ def test_esn_bernoulli_input_weights():
     assert 0.3 < np.mean(np.asarray(r.w_in) > 0) < 0.7
     with pytest.raises(ValueError, match="input_distribution = 'gauss'"):
         make_esn(10, 1, input_distribution="gauss")
+
+
+def test_esn_normal_recurrent_weights():
+    """weight_distribution='normal' (ReservoirPy's default W): Gaussian nonzero entries (excess
+    kurtosis about 0, against -1.2 for uniform), the requested density, spectral radius exactly rho;
+    an unknown distribution is refused by name."""
+    from physlearning.substrates.reservoirs import make_esn
+
+    w = np.asarray(make_esn(400, 1, seed=0, spectral_radius=0.8, weight_distribution="normal").w, np.float64)
+    u = np.asarray(make_esn(400, 1, seed=0, spectral_radius=0.8).w, np.float64)
+    assert np.max(np.abs(np.linalg.eigvals(w))) == pytest.approx(0.8, rel=1e-5)
+    assert 0.09 < np.mean(w != 0) < 0.11
+
+    def kurt(a):
+        a = a[a != 0]
+        return np.mean((a - a.mean()) ** 4) / np.var(a) ** 2 - 3
+
+    assert abs(kurt(w)) < 0.15 and abs(kurt(u) + 1.2) < 0.1
+    with pytest.raises(ValueError, match="weight distribution = 'cauchy'"):
+        make_esn(10, 1, weight_distribution="cauchy")

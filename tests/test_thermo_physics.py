@@ -181,3 +181,17 @@ def test_random_initial_protocol_keeps_the_noising_potential():
     np.testing.assert_allclose(rand.noising().b, plain.noising().b)
     with pytest.raises(ValueError, match="init_scale = -1"):
         LangevinComputer(3, 2, init_scale=-1.0, **kw)
+
+
+def test_noising_paths_load_a_given_hidden_code():
+    """Data of width N load every unit (the hidden units start at the given code, no settling);
+    the code then relaxes like the visible units (Euler-Maruyama OU mean decay (1 - 2 mu J2 dt)^n);
+    a width that is neither n_visible nor N is refused by name."""
+    c = LangevinComputer(2, 2, n_slices=2, n_steps=50, dt=0.01, kT=0.01, key=jax.random.PRNGKey(0))
+    data = jnp.tile(jnp.array([[0.5, -0.5, 3.0, -3.0]]), (2000, 1))
+    path = np.asarray(tr.noising_paths(c, data, jax.random.PRNGKey(1)))
+    np.testing.assert_allclose(path[:, 0], np.asarray(data))
+    decay = (1 - 2 * 1.0 * 0.01) ** 50
+    np.testing.assert_allclose(path[:, -1].mean(0), decay * np.array([0.5, -0.5, 3.0, -3.0]), atol=0.01)
+    with pytest.raises(ValueError, match="width 3"):
+        tr.noising_paths(c, data[:, :3], jax.random.PRNGKey(1))

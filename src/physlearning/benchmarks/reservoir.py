@@ -37,14 +37,18 @@ from physlearning.tasks.timeseries import narma10, nrmse
 
 _COMMON = {"density": 0.1, "leak": 1.0, "input_distribution": "bernoulli"}
 HYPER = {  # output of `python -m physlearning.benchmarks.reservoir --select-hyper 100 200 500`
-    100: {"spectral_radius": 0.8, "input_scaling": 0.03, "bias_scaling": 0.3, **_COMMON},
-    200: {"spectral_radius": 0.9, "input_scaling": 0.03, "bias_scaling": 0.3, **_COMMON},
-    500: {"spectral_radius": 1.0, "input_scaling": 0.03, "bias_scaling": 0.3, **_COMMON},
+    100: {"spectral_radius": 0.8, "input_scaling": 0.03, "bias_scaling": 0.3, "weight_distribution": "normal",
+          **_COMMON},
+    200: {"spectral_radius": 0.9, "input_scaling": 0.03, "bias_scaling": 0.3, "weight_distribution": "uniform",
+          **_COMMON},
+    500: {"spectral_radius": 1.0, "input_scaling": 0.03, "bias_scaling": 0.3, "weight_distribution": "normal",
+          **_COMMON, "input_distribution": "uniform"},
 }
 
 
 GRID = {"spectral_radius": (0.6, 0.7, 0.8, 0.9, 0.95, 1.0), "input_scaling": (0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
-        "bias_scaling": (0.1, 0.3, 1.0), "input_distribution": ("uniform", "bernoulli"), "leak": (0.5, 0.75, 1.0)}
+        "bias_scaling": (0.1, 0.3, 1.0), "input_distribution": ("uniform", "bernoulli"), "leak": (0.5, 0.75, 1.0),
+        "weight_distribution": ("uniform", "normal")}
 
 
 def select_hyper(n: int, seeds: tuple[int, ...] = (1000, 1001, 1002)) -> list[tuple[float, dict]]:

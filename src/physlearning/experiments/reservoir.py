@@ -48,6 +48,8 @@ class ESNCfg:
     input_distribution: str = param("uniform", choices=("uniform", "bernoulli"),
                                     doc="input weights uniform[-1, 1] or +-1, times input_scaling")
     density: float = param(0.1, gt=0, le=1, doc="fraction of nonzero recurrent weights")
+    weight_distribution: str = param("uniform", choices=("uniform", "normal"),
+                                     doc="recurrent weights uniform[-1, 1] or standard normal, before scaling to rho")
     leak: float = param(1.0, gt=0, le=1, doc="leak rate a (timescale 1/a samples)")
     bias_scaling: float = param(0.3, ge=0)
     noise: float = param(0.0, ge=0, doc="state noise std")

@@ -56,6 +56,11 @@ class Device:
     train_j2: bool = param(True, doc="J2 is part of the trained protocol")
     train_j4: bool = param(False, doc="J4 of the visible units is part of the trained protocol (one value per "
                            "slice, kept >= 0; starts at j4_visible)")
+    hidden_loading: str = param("settle", choices=("settle", "kmeans"),
+                                doc="hidden units at the data end: settled under theta_0 given the image, or a "
+                                    "cluster code (k-means with n_hidden clusters on the training set: the unit of "
+                                    "the image's cluster at +code_amplitude, the others at -code_amplitude)")
+    code_amplitude: float = param(1.0, gt=0, doc="|h| of the kmeans hidden code")
     init_scale: float = param(0.0, ge=0, doc="random perturbation of the starting protocol's couplings (scale/sqrt(N)) "
                               "and biases, independent per slice (0: start at the noising potential)")
 
@@ -120,6 +125,8 @@ def _validate(cfg, limit: float) -> None:
     if d.j2_visible <= 0:
         raise ConfigError(f"device.j2_visible = {d.j2_visible!r}: must be > 0 (visible units must relax to noise)")
     h = hidden_range(d.j2_hidden, d.j4_hidden, d.kT)
+    if d.hidden_loading != "settle":
+        h = max(h, d.code_amplitude)
     curv = max(2 * abs(d.j2_visible) + 12 * d.j4_visible * limit**2, 2 * abs(d.j2_hidden) + 12 * d.j4_hidden * h**2)
     curv += 2.0 * d.noising_coupling  # spectral norm of J0 (a symmetric Gaussian matrix scaled 1/sqrt(N))
     if d.mu * d.dt * curv >= 1:
@@ -203,6 +210,19 @@ def build_computer(d: Device, n_visible: int, seed: int) -> LangevinComputer:
                             key=jax.random.PRNGKey(seed + 1000))
 
 
+def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: int) -> np.ndarray:
+    """Hidden-unit loading by a hard mixture model of the data: k-means (scikit-learn) with
+    ``n_clusters`` clusters; image i's code is h_c = +amplitude for its cluster c, -amplitude for
+    the others. Returns (n, n_clusters) float32."""
+    from sklearn.cluster import KMeans
+
+    if not 1 <= n_clusters <= len(x_train):
+        raise ConfigError(f"device.n_hidden = {n_clusters}: the kmeans hidden code needs 1 <= n_hidden <= "
+                          f"{len(x_train)} (training images)")
+    labels = KMeans(n_clusters, n_init=4, random_state=seed).fit_predict(x_train)
+    return (amplitude * (2.0 * np.eye(n_clusters, dtype=np.float32)[labels] - 1.0)).astype(np.float32)
+
+
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,
                    val_transform=lambda x: x) -> tuple[LangevinComputer, list[dict], float]:
     """Train on ``x_train`` (visible coordinates); per epoch, generate samples and log the heat
@@ -223,6 +243,9 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
                 "val_sliced_wasserstein": metrics.sliced_wasserstein(val_transform(s), val_transform(xv)),
                 "val_mmd": metrics.mmd_rbf(val_transform(s), val_transform(xv))}
 
+    d = cfg.device
+    if d.hidden_loading == "kmeans":  # the training data load every unit: image + its cluster code
+        x_train = np.concatenate([x_train, cluster_code(x_train, d.n_hidden, d.code_amplitude, cfg.seed)], 1)
     # epoch 0: the untrained protocol (equal to the noising potential)
     store.log({"epoch": 0, **evaluate(comp, x_val, None)})
     trainer = Trainer(TrajectoryRule(), SquaredError(), opt, tr.epochs, tr.batch_size, seed=cfg.seed,

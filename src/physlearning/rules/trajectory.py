@@ -47,12 +47,21 @@ from physlearning.substrates.langevin import LangevinComputer
 def noising_paths(computer: LangevinComputer, data: Array, key: PRNGKeyArray) -> Array:
     """Full noising paths (B, n_steps+1, N): visible units start at ``data``, hidden units at
     their equilibrium given the data (relaxed for n_steps under theta_0 with the visible units
-    held), then every unit relaxes freely under the noising potential theta_0."""
+    held), then every unit relaxes freely under the noising potential theta_0.
+
+    ``data`` of width N (all units) loads the hidden units too: they start at the given values
+    (a code of the image prepared by the loading step, e.g. :func:`cluster_code`), no settling."""
     k0, k1, k2 = jax.random.split(key, 3)
     nv = computer.n_visible
     noising = computer.noising()
-    x0 = computer.sample_bare(k0, data.shape[0]).at[:, :nv].set(data)
-    if computer.coupled_noising:
+    if data.shape[-1] == computer.n_units:
+        x0 = data
+    elif data.shape[-1] != nv:
+        raise ValueError(f"noising data have width {data.shape[-1]}: allowed {nv} (visible units) or "
+                         f"{computer.n_units} (all units, hidden units loaded with a code)")
+    else:
+        x0 = computer.sample_bare(k0, data.shape[0]).at[:, :nv].set(data)
+    if computer.coupled_noising and data.shape[-1] == nv:
         hold = jnp.broadcast_to(data[:, None], (data.shape[0], computer.n_steps + 1, nv))
         x0, _, _, _ = noising.simulate(x0, k1, clamp=hold, track_heat=False)
     _, path, _, _ = noising.simulate(x0, k2, record=True, track_heat=False)

@@ -35,10 +35,13 @@ class LeakyTanh(Device):
 
 def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, input_scaling: float = 1.0,
              density: float = 0.1, leak: float = 1.0, bias_scaling: float = 0.0, input_density: float = 1.0,
-             noise: float = 0.0, input_distribution: str = "uniform", trainable: bool = False) -> Reservoir:
-    """An ESN with ``n`` units; weights fixed (numpy) unless ``trainable``. Input weights are
-    uniform[-1, 1] or, with ``input_distribution="bernoulli"``, +-1 with equal probability
-    (every unit then gets the full input scaling), times ``input_scaling``."""
+             noise: float = 0.0, input_distribution: str = "uniform", trainable: bool = False,
+             weight_distribution: str = "uniform") -> Reservoir:
+    """An ESN with ``n`` units; weights fixed (numpy) unless ``trainable``. Recurrent weights are
+    uniform[-1, 1] or standard normal (``weight_distribution``), a fraction ``density`` nonzero,
+    scaled to ``spectral_radius``. Input weights are uniform[-1, 1] or, with
+    ``input_distribution="bernoulli"``, +-1 with equal probability (every unit then gets the full
+    input scaling), times ``input_scaling``."""
     if not spectral_radius > 0:
         raise ValueError(f"spectral_radius = {spectral_radius!r}: must be > 0")
     if input_distribution not in ("uniform", "bernoulli"):
@@ -46,7 +49,7 @@ def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, inp
     if not 0 < leak <= 1:
         raise ValueError(f"leak = {leak!r}: allowed values are 0 < leak <= 1")
     rng = np.random.default_rng(seed)
-    w = scale_spectral_radius(random_matrix(rng, n, n, density), spectral_radius)
+    w = scale_spectral_radius(random_matrix(rng, n, n, density, distribution=weight_distribution), spectral_radius)
     w_in = random_matrix(rng, n, d_in, input_density, input_scaling)
     if input_distribution == "bernoulli":
         w_in = np.sign(w_in).astype(np.float32) * np.float32(input_scaling)
