@@ -29,6 +29,7 @@ def _cfg(name, **over):
     ("device.n_slices", 7, r"device.n_steps = 100 must be a multiple of device.n_slices = 7"),
     ("device.n_steps", 20, r"too short to noise the data: 2 mu J2 t = 0.8 < 3"),
     ("device.j2_hidden", -1.0, None),
+    ("device.hidden_loading", "pca", r"device.hidden_loading = 'pca': allowed values are \['settle', 'kmeans'\]"),
 ])
 def test_config_errors_name_the_value(key, value, msg):
     if msg is None:  # double-well hidden units are allowed when J4 > 0
@@ -43,6 +44,8 @@ def test_config_errors_name_the_value(key, value, msg):
 def test_digits_config_errors():
     with pytest.raises(ConfigError, match="source = 'mnist' needs the directory"):
         _cfg("thermo_digits", **{"data.source": "mnist"})
+    with pytest.raises(ConfigError, match="device.n_hidden = 0: hidden_loading = 'kmeans' needs >= 1"):
+        _cfg("thermo_digits", **{"device.hidden_loading": "kmeans", "device.n_hidden": 0})
     with pytest.raises(ConfigError, match=r"data.classes = \[3\]: give at least two"):
         _cfg("thermo_digits", **{"data.classes": [3]})
     with pytest.raises(ConfigError, match=r"data.classes = \[0, 11\]: allowed values are >= 0 and <= 9"):

@@ -124,6 +124,9 @@ def _validate(cfg, limit: float) -> None:
                               "confine; allowed: j2 > 0, or j4 > 0")
     if d.j2_visible <= 0:
         raise ConfigError(f"device.j2_visible = {d.j2_visible!r}: must be > 0 (visible units must relax to noise)")
+    if d.hidden_loading == "kmeans" and d.n_hidden < 1:
+        raise ConfigError(f"device.n_hidden = {d.n_hidden}: hidden_loading = 'kmeans' needs >= 1 hidden unit "
+                          "(one per cluster)")
     h = hidden_range(d.j2_hidden, d.j4_hidden, d.kT)
     if d.hidden_loading != "settle":
         h = max(h, d.code_amplitude)
