@@ -75,6 +75,8 @@ class Train:
     optimizer: str = param("adam", choices=("adam", "adamw", "sgd"))
     schedule: str = param("cosine", choices=("constant", "cosine"))
     clip: float = param(1.0, ge=0, doc="global-norm gradient clip (0: off)")
+    select: str = param("final", choices=("final", "val_mmd"),
+                        doc="keep the last protocol, or the epoch with the lowest validation MMD^2 of its samples")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,9 +229,10 @@ def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: i
 
 
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,
-                   val_transform=lambda x: x) -> tuple[LangevinComputer, list[dict], float]:
+                   val_transform=lambda x: x) -> tuple[LangevinComputer, list[dict], float, int]:
     """Train on ``x_train`` (visible coordinates); per epoch, generate samples and log the heat
-    they emit and their SW / MMD to ``x_val``. Returns (final model, history, compile time)."""
+    they emit and their SW / MMD to ``x_val``. Returns (model: the last, or the one with the lowest
+    validation MMD^2 with ``train.select = "val_mmd"``; history; compile time; its epoch)."""
     comp = build_computer(cfg.device, x_train.shape[1], cfg.seed)
     comp.check_stability(limit)
     tr = cfg.train
@@ -252,12 +255,14 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     # epoch 0: the untrained protocol (equal to the noising potential)
     store.log({"epoch": 0, **evaluate(comp, x_val, None)})
     trainer = Trainer(TrajectoryRule(), SquaredError(), opt, tr.epochs, tr.batch_size, seed=cfg.seed,
-                      evaluate=evaluate, store=store, select="final", progress=False, desc="thermo")
+                      evaluate=evaluate, store=store, select="final" if tr.select == "final" else "val",
+                      select_metric="val_mmd", minimize=True, progress=False, desc="thermo")
     res = trainer.fit(comp, (x_train, np.zeros(len(x_train))), (x_val, np.zeros(len(x_val))))
     model = res.model
+    store.log({"event": "selected", "selected_epoch": res.best_epoch, "rule": tr.select})
     store.log({"event": "stability", "message": f"trained protocol: mu*dt*max|Hess V| = "
                f"{model.mu * model.dt * model.curvature_bound(limit):.3g} (Euler-Maruyama needs < 2)"})
-    return model, res.history, res.compile_time_s
+    return model, res.history, res.compile_time_s, res.best_epoch
 
 
 def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int) -> tuple[np.ndarray, int, float]:
@@ -306,7 +311,7 @@ def run_toy(cfg: ToyConfig, store: RunStore) -> dict:
     for name, x in (("training data", x_tr), ("validation data", x_va), ("test data", x_te)):
         check_range(x, d.limit, name)
     t0 = time.perf_counter()
-    model, history, compile_s = train_computer(cfg, x_tr, x_va, store, d.limit)
+    model, history, compile_s, sel = train_computer(cfg, x_tr, x_va, store, d.limit)
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
     s, heat = generate(model, jax.random.PRNGKey(cfg.seed + 99), cfg.eval.n_samples)
@@ -315,7 +320,7 @@ def run_toy(cfg: ToyConfig, store: RunStore) -> dict:
     out = {"toy": d.toy, "n_parameters": model.n_parameters(), "train_time_s": train_s, "compile_time_s": compile_s,
            "sliced_wasserstein": metrics.sliced_wasserstein(s, x_te), "mmd": metrics.mmd_rbf(s, x_te),
            "heat": float(jnp.mean(heat)), "heat_kT": float(jnp.mean(heat)) / cfg.device.kT,
-           "heat_untrained_kT": _first_heat(store)}
+           "heat_untrained_kT": _first_heat(store), "selected_epoch": sel}
     g = GaussianModel.fit(x_tr).sample(cfg.eval.n_samples, cfg.seed + 5)
     out.update(gaussian_sliced_wasserstein=metrics.sliced_wasserstein(g, x_te), gaussian_mmd=metrics.mmd_rbf(g, x_te))
     ref = toy2d.sample(d.toy, cfg.eval.n_samples, cfg.seed + 3)
@@ -404,7 +409,7 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     x_tr, x_va = to_x(sp.x_train), to_x(sp.x_val)
     check_range(x_tr, sc, "training images")
     t0 = time.perf_counter()
-    model, history, compile_s = train_computer(cfg, x_tr, x_va, store, sc, val_transform=to_p)
+    model, history, compile_s, sel = train_computer(cfg, x_tr, x_va, store, sc, val_transform=to_p)
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
     n = cfg.eval.n_samples
@@ -416,7 +421,7 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
            "n_parameters": model.n_parameters(), "train_time_s": train_s, "compile_time_s": compile_s,
            "classifier_test_accuracy": float(clf.score(sp.x_test, sp.y_test)), "classifier_C": float(clf.C),
            "heat": float(jnp.mean(heat)), "heat_kT": float(jnp.mean(heat)) / cfg.device.kT,
-           "heat_untrained_kT": _first_heat(store)}
+           "heat_untrained_kT": _first_heat(store), "selected_epoch": sel}
 
     def score(prefix: str, x: np.ndarray) -> dict:
         c = metrics.confident_fraction(clf.predict_proba(x), 0.9)
