@@ -33,6 +33,7 @@ import numpy as np
 
 from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv
 from physlearning.substrates.reservoirs import make_esn
+from physlearning.substrates.reservoirs.base import WEIGHT_DISTRIBUTIONS
 from physlearning.tasks.timeseries import narma10, nrmse
 
 _COMMON = {"density": 0.1, "leak": 1.0, "input_distribution": "bernoulli"}
@@ -48,7 +49,7 @@ HYPER = {  # output of `python -m physlearning.benchmarks.reservoir --select-hyp
 
 GRID = {"spectral_radius": (0.6, 0.7, 0.8, 0.9, 0.95, 1.0), "input_scaling": (0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
         "bias_scaling": (0.1, 0.3, 1.0), "input_distribution": ("uniform", "bernoulli"), "leak": (0.5, 0.75, 1.0),
-        "weight_distribution": ("uniform", "normal")}
+        "weight_distribution": WEIGHT_DISTRIBUTIONS}
 
 
 def select_hyper(n: int, seeds: tuple[int, ...] = (1000, 1001, 1002)) -> list[tuple[float, dict]]:

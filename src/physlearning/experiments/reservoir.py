@@ -30,6 +30,7 @@ from physlearning.experiments import plots
 from physlearning.experiments.registry import Experiment
 from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv, sequence_features
 from physlearning.substrates.reservoirs import MAKERS, DeviceError, DeviceNetwork, Reservoir, check_finite
+from physlearning.substrates.reservoirs.base import WEIGHT_DISTRIBUTIONS
 from physlearning.tasks import timeseries as ts
 
 DEVICES = ("esn", "stno", "delay", "mtj")
@@ -48,7 +49,7 @@ class ESNCfg:
     input_distribution: str = param("uniform", choices=("uniform", "bernoulli"),
                                     doc="input weights uniform[-1, 1] or +-1, times input_scaling")
     density: float = param(0.1, gt=0, le=1, doc="fraction of nonzero recurrent weights")
-    weight_distribution: str = param("uniform", choices=("uniform", "normal"),
+    weight_distribution: str = param("uniform", choices=WEIGHT_DISTRIBUTIONS,
                                      doc="recurrent weights uniform[-1, 1] or standard normal, before scaling to rho")
     leak: float = param(1.0, gt=0, le=1, doc="leak rate a (timescale 1/a samples)")
     bias_scaling: float = param(0.3, ge=0)

@@ -130,7 +130,7 @@ def _validate(cfg, limit: float) -> None:
         raise ConfigError(f"device.n_hidden = {d.n_hidden}: hidden_loading = 'kmeans' needs >= 1 hidden unit "
                           "(one per cluster)")
     h = hidden_range(d.j2_hidden, d.j4_hidden, d.kT)
-    if d.hidden_loading != "settle":
+    if d.hidden_loading == "kmeans":
         h = max(h, d.code_amplitude)
     curv = max(2 * abs(d.j2_visible) + 12 * d.j4_visible * limit**2, 2 * abs(d.j2_hidden) + 12 * d.j4_hidden * h**2)
     curv += 2.0 * d.noising_coupling  # spectral norm of J0 (a symmetric Gaussian matrix scaled 1/sqrt(N))
@@ -225,7 +225,7 @@ def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: i
         raise ConfigError(f"device.n_hidden = {n_clusters}: the kmeans hidden code needs 1 <= n_hidden <= "
                           f"{len(x_train)} (training images)")
     labels = KMeans(n_clusters, n_init=4, random_state=seed).fit_predict(x_train)
-    return (amplitude * (2.0 * np.eye(n_clusters, dtype=np.float32)[labels] - 1.0)).astype(np.float32)
+    return np.float32(amplitude) * (2 * np.eye(n_clusters, dtype=np.float32)[labels] - 1)
 
 
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,

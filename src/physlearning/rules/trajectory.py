@@ -54,16 +54,15 @@ def noising_paths(computer: LangevinComputer, data: Array, key: PRNGKeyArray) ->
     k0, k1, k2 = jax.random.split(key, 3)
     nv = computer.n_visible
     noising = computer.noising()
-    if data.shape[-1] == computer.n_units:
-        x0 = data
-    elif data.shape[-1] != nv:
+    if data.shape[-1] not in (nv, computer.n_units):
         raise ValueError(f"noising data have width {data.shape[-1]}: allowed {nv} (visible units) or "
                          f"{computer.n_units} (all units, hidden units loaded with a code)")
-    else:
+    x0 = data
+    if data.shape[-1] == nv:  # hidden units settle given the image
         x0 = computer.sample_bare(k0, data.shape[0]).at[:, :nv].set(data)
-    if computer.coupled_noising and data.shape[-1] == nv:
-        hold = jnp.broadcast_to(data[:, None], (data.shape[0], computer.n_steps + 1, nv))
-        x0, _, _, _ = noising.simulate(x0, k1, clamp=hold, track_heat=False)
+        if computer.coupled_noising:
+            hold = jnp.broadcast_to(data[:, None], (data.shape[0], computer.n_steps + 1, nv))
+            x0, _, _, _ = noising.simulate(x0, k1, clamp=hold, track_heat=False)
     _, path, _, _ = noising.simulate(x0, k2, record=True, track_heat=False)
     return path
 

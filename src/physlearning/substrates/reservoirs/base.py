@@ -155,12 +155,15 @@ def check_finite(phi, device: Device, where: str = "reservoir") -> None:
                           f"reduce {device.blowup_hint()}")
 
 
+WEIGHT_DISTRIBUTIONS = ("uniform", "normal")
+
+
 def random_matrix(rng: np.random.Generator, n: int, m: int, density: float, scale: float = 1.0,
                   distribution: str = "uniform") -> np.ndarray:
     """Uniform[-1, 1] (or standard ``"normal"``) entries with a fraction ``density`` nonzero (at
     least one per row), times ``scale``."""
-    if distribution not in ("uniform", "normal"):
-        raise ValueError(f"weight distribution = {distribution!r}: allowed values are ['uniform', 'normal']")
+    if distribution not in WEIGHT_DISTRIBUTIONS:
+        raise ValueError(f"weight distribution = {distribution!r}: allowed values are {list(WEIGHT_DISTRIBUTIONS)}")
     mask = rng.random((n, m)) < density
     mask[np.arange(n), rng.integers(0, m, n)] |= ~mask.any(1)
     w = (rng.uniform(-1, 1, (n, m)) if distribution == "uniform" else rng.standard_normal((n, m))) * mask
