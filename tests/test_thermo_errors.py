@@ -29,7 +29,8 @@ def _cfg(name, **over):
     ("device.n_slices", 7, r"device.n_steps = 100 must be a multiple of device.n_slices = 7"),
     ("device.n_steps", 20, r"too short to noise the data: 2 mu J2 t = 0.8 < 3"),
     ("device.j2_hidden", -1.0, None),
-    ("device.hidden_loading", "pca", r"device.hidden_loading = 'pca': allowed values are \['settle', 'kmeans'\]"),
+    ("device.hidden_loading", "pca",
+     r"device.hidden_loading = 'pca': allowed values are \['settle', 'kmeans', 'kmeans_held'\]"),
 ])
 def test_config_errors_name_the_value(key, value, msg):
     if msg is None:  # double-well hidden units are allowed when J4 > 0

@@ -195,3 +195,41 @@ def test_noising_paths_load_a_given_hidden_code():
     np.testing.assert_allclose(path[:, -1].mean(0), decay * np.array([0.5, -0.5, 3.0, -3.0]), atol=0.01)
     with pytest.raises(ValueError, match="width 3"):
         tr.noising_paths(c, data[:, :3], jax.random.PRNGKey(1))
+
+
+def test_held_hidden_register_gradient_equals_autodiff_and_code_stays(x64):
+    """``hold_hidden``: the hidden units keep their loaded code along the noising path and in
+    generation; the path likelihood counts only the visible units' Euler-Maruyama transitions, its
+    local gradient equals jax.grad of those densities, and the held units' own parameters (J_hh,
+    hidden b and J2) get no gradient while the visible-hidden couplings do (the code-dependent bias)."""
+    from physlearning.substrates.langevin import generate
+
+    c = LangevinComputer(3, 2, n_slices=4, n_steps=20, dt=0.02, kT=0.3, couplings="dense", noising_coupling=0.5,
+                         hold_hidden=True, key=jax.random.PRNGKey(0))
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    c = eqx.tree_at(lambda s: (s.J, s.b), c, (c.J + 0.3 * jax.random.normal(k1, c.J.shape),
+                                              c.b + 0.2 * jax.random.normal(k2, c.b.shape))).project()
+    code = jnp.tile(jnp.array([[2.0, -2.0]]), (6, 1))
+    data = jnp.concatenate([jax.random.normal(jax.random.PRNGKey(5), (6, 3)), code], 1)
+    fwd, omega = tr.training_paths(c, data, jax.random.PRNGKey(6))
+    np.testing.assert_array_equal(np.asarray(fwd[:, :, 3:]), np.broadcast_to(np.asarray(code)[:, None], (6, 21, 2)))
+    g, ref = tr.local_gradient(c, omega), tr.autodiff_gradient(c, omega)
+    assert float(tree_cosine(g, ref)) > 1 - 1e-12
+    assert float(tree_rel_error(g, ref)) < 1e-6
+    gJ = np.asarray(g.J)
+    assert np.all(gJ[:, 3:, 3:] == 0) and np.all(np.asarray(g.b)[:, 3:] == 0) and np.all(np.asarray(g.J2)[:, 3:] == 0)
+    assert np.any(gJ[:, :3, 3:] != 0)
+    # the likelihood has 3 Gaussian transitions per step (the visible units), not 5
+    r = tr.residuals(c, omega)
+    var = 2 * c.mu * c.kT * c.dt
+    expect = -np.sum(np.asarray(r[..., :3]) ** 2, (1, 2, 3)) / (2 * var) - 0.5 * 20 * 3 * np.log(2 * np.pi * var)
+    np.testing.assert_allclose(np.asarray(tr.path_log_likelihood(c, omega)), expect, rtol=1e-12)
+    # generation holds the given code and refuses a missing one
+    x, _ = generate(c, jax.random.PRNGKey(2), 6, hidden=code)
+    assert x.shape == (6, 3)
+    _, path, _, _ = c.simulate(c.sample_noise(jax.random.PRNGKey(3), 6, code), jax.random.PRNGKey(4), record=True)
+    np.testing.assert_array_equal(np.asarray(path[:, -1, 3:]), np.asarray(code))
+    with pytest.raises(ValueError, match="hold_hidden = True"):
+        generate(c, jax.random.PRNGKey(2), 6)
+    with pytest.raises(ValueError, match="width 3"):
+        tr.noising_paths(c, data[:, :3], jax.random.PRNGKey(1))

@@ -17,6 +17,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array
 
 from physlearning import metrics
 from physlearning.baselines import ddpm
@@ -37,6 +38,9 @@ class DataRangeError(ValueError):
 
 
 # ----- configs -------------------------------------------------------------------------------
+HIDDEN_LOADINGS = ("settle", "kmeans", "kmeans_held")
+
+
 @dataclasses.dataclass(frozen=True)
 class Device:
     """The Langevin computer: units, potential constants, temperature, mobility, time grid."""
@@ -56,10 +60,13 @@ class Device:
     train_j2: bool = param(True, doc="J2 is part of the trained protocol")
     train_j4: bool = param(False, doc="J4 of the visible units is part of the trained protocol (one value per "
                            "slice, kept >= 0; starts at j4_visible)")
-    hidden_loading: str = param("settle", choices=("settle", "kmeans"),
+    hidden_loading: str = param("settle", choices=HIDDEN_LOADINGS,
                                 doc="hidden units at the data end: settled under theta_0 given the image, or a "
                                     "cluster code (k-means with n_hidden clusters on the training set: the unit of "
-                                    "the image's cluster at +code_amplitude, the others at -code_amplitude)")
+                                    "the image's cluster at +code_amplitude, the others at -code_amplitude), which "
+                                    "then relaxes with the visible units ('kmeans') or is held through noising and "
+                                    "generation ('kmeans_held': generation draws the code of a random training "
+                                    "image, i.e. cluster c with its training frequency)")
     code_amplitude: float = param(1.0, gt=0, doc="|h| of the kmeans hidden code")
     init_scale: float = param(0.0, ge=0, doc="random perturbation of the starting protocol's couplings (scale/sqrt(N)) "
                               "and biases, independent per slice (0: start at the noising potential)")
@@ -126,11 +133,11 @@ def _validate(cfg, limit: float) -> None:
                               "confine; allowed: j2 > 0, or j4 > 0")
     if d.j2_visible <= 0:
         raise ConfigError(f"device.j2_visible = {d.j2_visible!r}: must be > 0 (visible units must relax to noise)")
-    if d.hidden_loading == "kmeans" and d.n_hidden < 1:
-        raise ConfigError(f"device.n_hidden = {d.n_hidden}: hidden_loading = 'kmeans' needs >= 1 hidden unit "
-                          "(one per cluster)")
+    if d.hidden_loading != "settle" and d.n_hidden < 1:
+        raise ConfigError(f"device.n_hidden = {d.n_hidden}: hidden_loading = {d.hidden_loading!r} needs >= 1 "
+                          "hidden unit (one per cluster)")
     h = hidden_range(d.j2_hidden, d.j4_hidden, d.kT)
-    if d.hidden_loading == "kmeans":
+    if d.hidden_loading != "settle":
         h = max(h, d.code_amplitude)
     curv = max(2 * abs(d.j2_visible) + 12 * d.j4_visible * limit**2, 2 * abs(d.j2_hidden) + 12 * d.j4_hidden * h**2)
     curv += 2.0 * d.noising_coupling  # spectral norm of J0 (a symmetric Gaussian matrix scaled 1/sqrt(N))
@@ -212,7 +219,7 @@ def build_computer(d: Device, n_visible: int, seed: int) -> LangevinComputer:
                             kT=d.kT, j2_visible=d.j2_visible, j4_visible=d.j4_visible, j2_hidden=d.j2_hidden,
                             j4_hidden=d.j4_hidden, couplings=d.couplings, noising_coupling=d.noising_coupling,
                             train_j2=d.train_j2, train_j4=d.train_j4, init_scale=d.init_scale,
-                            key=jax.random.PRNGKey(seed + 1000))
+                            hold_hidden=d.hidden_loading == "kmeans_held", key=jax.random.PRNGKey(seed + 1000))
 
 
 def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: int) -> np.ndarray:
@@ -228,11 +235,21 @@ def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: i
     return np.float32(amplitude) * (2 * np.eye(n_clusters, dtype=np.float32)[labels] - 1)
 
 
+def generate_samples(model: LangevinComputer, key, n: int, codes: np.ndarray | None) -> tuple[Array, Array]:
+    """:func:`generate`; a held hidden register gets the code of a random training image (``codes``,
+    one row per training image), so each cluster is drawn with its training frequency."""
+    hidden = None
+    if model.hold_hidden:
+        hidden = jnp.asarray(codes)[jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(codes))]
+    return generate(model, key, n, hidden)
+
+
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,
-                   val_transform=lambda x: x) -> tuple[LangevinComputer, list[dict], float, int]:
+                   val_transform=lambda x: x) -> tuple[LangevinComputer, list[dict], float, int, np.ndarray | None]:
     """Train on ``x_train`` (visible coordinates); per epoch, generate samples and log the heat
     they emit and their SW / MMD to ``x_val``. Returns (model: the last, or the one with the lowest
-    validation MMD^2 with ``train.select = "val_mmd"``; history; compile time; its epoch)."""
+    validation MMD^2 with ``train.select = "val_mmd"``; history; compile time; its epoch; the
+    training images' hidden codes, or None without a code loading)."""
     comp = build_computer(cfg.device, x_train.shape[1], cfg.seed)
     comp.check_stability(limit)
     tr = cfg.train
@@ -242,16 +259,19 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     kT = cfg.device.kT
     key = jax.random.PRNGKey(cfg.seed + 7)
 
+    d = cfg.device
+    codes = None
+    if d.hidden_loading != "settle":  # the training data load every unit: image + its cluster code
+        codes = cluster_code(x_train, d.n_hidden, d.code_amplitude, cfg.seed)
+        x_train = np.concatenate([x_train, codes], 1)
+
     def evaluate(model, xv, _):
-        s, heat = generate(model, key, cfg.eval.n_epoch_samples)
+        s, heat = generate_samples(model, key, cfg.eval.n_epoch_samples, codes)
         s = np.asarray(s)
         return {"gen_heat": float(jnp.mean(heat)), "gen_heat_kT": float(jnp.mean(heat)) / kT,
                 "val_sliced_wasserstein": metrics.sliced_wasserstein(val_transform(s), val_transform(xv)),
                 "val_mmd": metrics.mmd_rbf(val_transform(s), val_transform(xv))}
 
-    d = cfg.device
-    if d.hidden_loading == "kmeans":  # the training data load every unit: image + its cluster code
-        x_train = np.concatenate([x_train, cluster_code(x_train, d.n_hidden, d.code_amplitude, cfg.seed)], 1)
     # epoch 0: the untrained protocol (equal to the noising potential)
     store.log({"epoch": 0, **evaluate(comp, x_val, None)})
     trainer = Trainer(TrajectoryRule(), SquaredError(), opt, tr.epochs, tr.batch_size, seed=cfg.seed,
@@ -262,7 +282,7 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     store.log({"event": "selected", "selected_epoch": res.best_epoch, "rule": tr.select})
     store.log({"event": "stability", "message": f"trained protocol: mu*dt*max|Hess V| = "
                f"{model.mu * model.dt * model.curvature_bound(limit):.3g} (Euler-Maruyama needs < 2)"})
-    return model, res.history, res.compile_time_s, res.best_epoch
+    return model, res.history, res.compile_time_s, res.best_epoch, codes
 
 
 def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int) -> tuple[np.ndarray, int, float]:
@@ -311,10 +331,10 @@ def run_toy(cfg: ToyConfig, store: RunStore) -> dict:
     for name, x in (("training data", x_tr), ("validation data", x_va), ("test data", x_te)):
         check_range(x, d.limit, name)
     t0 = time.perf_counter()
-    model, history, compile_s, sel = train_computer(cfg, x_tr, x_va, store, d.limit)
+    model, history, compile_s, sel, codes = train_computer(cfg, x_tr, x_va, store, d.limit)
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
-    s, heat = generate(model, jax.random.PRNGKey(cfg.seed + 99), cfg.eval.n_samples)
+    s, heat = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), cfg.eval.n_samples, codes)
     s = np.asarray(s)
     store.save_array("samples.npz", thermo=s, heat=np.asarray(heat))
     out = {"toy": d.toy, "n_parameters": model.n_parameters(), "train_time_s": train_s, "compile_time_s": compile_s,
@@ -409,11 +429,11 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     x_tr, x_va = to_x(sp.x_train), to_x(sp.x_val)
     check_range(x_tr, sc, "training images")
     t0 = time.perf_counter()
-    model, history, compile_s, sel = train_computer(cfg, x_tr, x_va, store, sc, val_transform=to_p)
+    model, history, compile_s, sel, codes = train_computer(cfg, x_tr, x_va, store, sc, val_transform=to_p)
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
     n = cfg.eval.n_samples
-    s, heat = generate(model, jax.random.PRNGKey(cfg.seed + 99), n)
+    s, heat = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), n, codes)
     imgs = to_p(s)
     store.save_array("samples.npz", thermo=imgs, heat=np.asarray(heat))
     clf = fit_classifier(sp)
@@ -462,15 +482,16 @@ def matrix_rows() -> list[dict]:
         return tree_cosine(g, ref), tree_rel_error(g, ref)
 
     rows = []
-    for cpl, h2 in (("dense", 1.0), ("bipartite", -1.0)):
+    for cpl, h2, held in (("dense", 1.0, False), ("bipartite", -1.0, False), ("dense", 1.0, True)):
         c = LangevinComputer(3, 4, n_slices=4, n_steps=20, dt=0.02, kT=0.3, j2_hidden=h2, j4_hidden=1.0,
-                             couplings=cpl, noising_coupling=1.0, key=jax.random.PRNGKey(0))
+                             couplings=cpl, noising_coupling=1.0, hold_hidden=held, key=jax.random.PRNGKey(0))
         k = jax.random.PRNGKey(1)
         c = eqx.tree_at(lambda s: (s.J, s.b, s.J2), c, (c.J + 0.3 * jax.random.normal(k, c.J.shape),
                                                         c.b + 0.1, c.J2 * 1.2)).project()
-        cos, rel = case(c, jax.random.normal(jax.random.PRNGKey(2), (8, 3)), jax.random.PRNGKey(3))
-        rows.append({"substrate": f"langevin ({cpl}, 3+4 units)", "rule": "trajectory likelihood (local)",
-                     "cosine": cos, "rel_error": rel,
+        x = jax.random.normal(jax.random.PRNGKey(2), (8, 7 if held else 3))  # a held register is loaded with data
+        cos, rel = case(c, x, jax.random.PRNGKey(3))
+        rows.append({"substrate": f"langevin ({cpl}, 3+4 units{', held hidden register' if held else ''})",
+                     "rule": "trajectory likelihood (local)", "cosine": cos, "rel_error": rel,
                      "note": "kick-state correlations vs autodiff of EM densities"})
     return rows
 

@@ -50,13 +50,17 @@ def noising_paths(computer: LangevinComputer, data: Array, key: PRNGKeyArray) ->
     held), then every unit relaxes freely under the noising potential theta_0.
 
     ``data`` of width N (all units) loads the hidden units too: they start at the given values
-    (a code of the image prepared by the loading step, e.g. :func:`cluster_code`), no settling."""
+    (a code of the image prepared by the loading step, e.g. :func:`cluster_code`), no settling;
+    with ``hold_hidden`` they keep that code along the whole path (and must be given)."""
     k0, k1, k2 = jax.random.split(key, 3)
     nv = computer.n_visible
     noising = computer.noising()
     if data.shape[-1] not in (nv, computer.n_units):
         raise ValueError(f"noising data have width {data.shape[-1]}: allowed {nv} (visible units) or "
                          f"{computer.n_units} (all units, hidden units loaded with a code)")
+    if computer.hold_hidden and data.shape[-1] != computer.n_units:
+        raise ValueError(f"noising data have width {data.shape[-1]}: a held hidden register needs its code, "
+                         f"width {computer.n_units} (visible + hidden)")
     x0 = data
     if data.shape[-1] == nv:  # hidden units settle given the image
         x0 = computer.sample_bare(k0, data.shape[0]).at[:, :nv].set(data)
@@ -68,15 +72,17 @@ def noising_paths(computer: LangevinComputer, data: Array, key: PRNGKeyArray) ->
 
 
 def residuals(computer: LangevinComputer, path: Array) -> Array:
-    """r_n = x_{n+1} - x_n - mu dt F_{k(n)}(x_n), grouped by slice: (B, K, n_steps/K, N)."""
+    """r_n = x_{n+1} - x_n - mu dt F_{k(n)}(x_n), grouped by slice: (B, K, n_steps/K, N); zero for
+    held hidden units (``hold_hidden``: they make no stochastic transitions)."""
     x, y = computer.by_slice(path)
-    return y - x - computer.mu * computer.dt * computer.sliced_force(x)
+    r = y - x - computer.mu * computer.dt * computer.sliced_force(x)
+    return r.at[..., computer.n_visible:].set(0.0) if computer.hold_hidden else r
 
 
 def path_log_likelihood(computer: LangevinComputer, path: Array) -> Array:
     """ln P[path] per sample (B,) under Euler-Maruyama: sum of Gaussian transition log-densities
-    over steps and units."""
-    n_units = computer.n_units
+    over steps and free units (all, or the visible ones when the hidden register is held)."""
+    n_units = computer.n_free
     r = residuals(computer, path)
     var = 2 * computer.mu * computer.kT * computer.dt
     return -jnp.sum(r**2, (1, 2, 3)) / (2 * var) - 0.5 * computer.n_steps * n_units * jnp.log(2 * jnp.pi * var)
@@ -84,7 +90,7 @@ def path_log_likelihood(computer: LangevinComputer, path: Array) -> Array:
 
 def objective(computer: LangevinComputer, path: Array) -> Array:
     """Training loss: -<ln P[path]> per unit and time step (nats)."""
-    return -jnp.mean(path_log_likelihood(computer, path)) / (computer.n_steps * computer.n_units)
+    return -jnp.mean(path_log_likelihood(computer, path)) / (computer.n_steps * computer.n_free)
 
 
 def local_gradient(computer: LangevinComputer, path: Array) -> LangevinComputer:
@@ -93,12 +99,13 @@ def local_gradient(computer: LangevinComputer, path: Array) -> LangevinComputer:
     dL/db_i^k = c sum r_i,  dL/dJ_ij^k = c mask_ij sum (r_i x_j + r_j x_i)/2,  dL/dJ2_i^k = 2 c sum r_i x_i,
     dL/dJ4_i^k = 4 c sum r_i x_i^3 (visible units, when J4 is trainable),
 
-    with c = 1/(2 kT B n_steps N), sums over the samples and the steps of slice k.
+    with c = 1/(2 kT B n_steps N_free), sums over the samples and the steps of slice k (r = 0 for
+    held hidden units, so their own couplings get no gradient).
     """
     B = path.shape[0]
     x, _ = computer.by_slice(path)
     r = residuals(computer, path)
-    c = 1.0 / (B * computer.n_steps * computer.n_units * 2 * computer.kT)
+    c = 1.0 / (B * computer.n_steps * computer.n_free * 2 * computer.kT)
     R = jnp.einsum("bksi,bksj->kij", r, x)
     gJ = c * computer.mask * 0.5 * (R + jnp.swapaxes(R, -1, -2))
     gb = c * jnp.sum(r, (0, 2))
@@ -139,7 +146,7 @@ class TrajectoryRule(LearningRule):
         grads = autodiff_gradient(substrate, omega) if self.autodiff else local_gradient(substrate, omega)
         lp = path_log_likelihood(substrate, omega)
         lp0 = path_log_likelihood(substrate.noising(), fwd)
-        aux = {"loss": -jnp.mean(lp) / (substrate.n_steps * substrate.n_units),
+        aux = {"loss": -jnp.mean(lp) / (substrate.n_steps * substrate.n_free),
                "path_kl": jnp.mean(lp0 - lp),
                "heat": jnp.mean(substrate.path_heat(omega))}
         return grads, aux

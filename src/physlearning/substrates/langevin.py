@@ -92,6 +92,10 @@ class LangevinComputer(Substrate):
     ``J`` is stored as ``(K, N, N)``; the physical couplings are its symmetric, masked part
     ``Js = mask * (J + J^T) / 2`` (zero diagonal), so V contains sum_{i<j} Js_ij x_i x_j.
     The protocol starts equal to the noising potential theta_0 in every slice.
+
+    ``hold_hidden``: the hidden units are a held register (their loaded values stay fixed through
+    noising and generation; only the visible units are stochastic), so they act on the visible
+    units as a code-dependent bias J_vh h per slice.
     """
 
     J: Array
@@ -113,12 +117,13 @@ class LangevinComputer(Substrate):
     train_j2: bool = eqx.field(static=True)
     train_j4: bool = eqx.field(static=True)
     coupled_noising: bool = eqx.field(static=True)
+    hold_hidden: bool = eqx.field(static=True)
 
     def __init__(self, n_visible: int, n_hidden: int, *, n_slices: int, n_steps: int, dt: float,
                  mu: float = 1.0, kT: float = 1.0, j2_visible: float = 1.0, j4_visible: float = 0.0,
                  j2_hidden: float = 1.0, j4_hidden: float = 0.0, couplings: str = "dense",
                  noising_coupling: float = 0.0, train_j2: bool = True, train_j4: bool = False,
-                 init_scale: float = 0.0, key: PRNGKeyArray | None = None):
+                 init_scale: float = 0.0, hold_hidden: bool = False, key: PRNGKeyArray | None = None):
         if kT <= 0:
             raise ValueError(f"kT = {kT!r}: must be > 0 (thermal energy in the device's energy unit)")
         if mu <= 0:
@@ -164,12 +169,19 @@ class LangevinComputer(Substrate):
         self.noise_grid = np.stack([gv, gh])
         self.noise_cdf = np.stack([cv, ch])
         self.n_visible, self.n_steps = n_visible, n_steps
+        self.hold_hidden = bool(hold_hidden)
         self.mu, self.kT, self.dt = float(mu), float(kT), float(dt)
 
     # ----- structure -------------------------------------------------------------------------
     @property
     def n_units(self) -> int:
         return self.J.shape[-1]
+
+    @property
+    def n_free(self) -> int:
+        """Units that move by Langevin dynamics: all, or only the visible ones when ``hold_hidden``
+        (hidden units then hold the code they were loaded with, a register of fixed values)."""
+        return self.n_visible if self.hold_hidden else self.n_units
 
     @property
     def n_slices(self) -> int:
@@ -270,11 +282,14 @@ class LangevinComputer(Substrate):
                             jnp.broadcast_to(jnp.asarray(self.j2), self.J2.shape),
                             self._device_j4()))
 
-    def sample_noise(self, key: PRNGKeyArray, n: int) -> Array:
+    def sample_noise(self, key: PRNGKeyArray, n: int, hidden: Array | None = None) -> Array:
         """n draws from the noise distribution, the equilibrium of the noising potential: draws from
-        the uncoupled units' Boltzmann densities, relaxed for n_steps under theta_0 (exact when J0 = 0)."""
+        the uncoupled units' Boltzmann densities, relaxed for n_steps under theta_0 (exact when J0 = 0).
+        With ``hold_hidden`` the hidden units are set to ``hidden`` (n, n_hidden) (the register's code)."""
         k0, k1 = jax.random.split(key)
         x0 = self.sample_bare(k0, n)
+        if self.hold_hidden:
+            x0 = x0.at[:, self.n_visible:].set(hidden)
         if not self.coupled_noising:
             return x0
         x, _, _, _ = self.noising().simulate(x0, k1, track_heat=False)
@@ -285,7 +300,8 @@ class LangevinComputer(Substrate):
         """Run the protocol from states ``x0`` (B, N) for ``n_steps`` Euler-Maruyama steps.
 
         ``clamp`` (B, n_steps+1, n_visible) drives the visible units along a given path
-        (hidden units then follow the computer's own dynamics). Returns ``(x_final,
+        (hidden units then follow the computer's own dynamics; with ``hold_hidden`` they keep
+        their values in ``x0``). Returns ``(x_final,
         path (B, n_steps+1, N) or None, heat emitted per sample, first non-finite step or -1)``.
         """
         Js, bs, j2s, j4s = self.couplings(), self.b, self.J2, self.quartic()
@@ -302,6 +318,8 @@ class LangevinComputer(Substrate):
             y = x + self.mu * self.dt * self.force(x, Jk, bk, ak, qk) + xi
             if clamp is not None:
                 y = y.at[:, :nv].set(clamp[:, n + 1])
+            if self.hold_hidden:
+                y = y.at[:, nv:].set(x[:, nv:])
             if track_heat:
                 heat = heat - (self.potential(y, Jk, bk, ak, qk) - self.potential(x, Jk, bk, ak, qk))
             finite = jnp.all(jnp.isfinite(y))
@@ -341,11 +359,19 @@ class LangevinComputer(Substrate):
         return -jnp.sum(self.sliced_potential(y) - self.sliced_potential(x), (1, 2))
 
 
-def generate(computer: LangevinComputer, key: PRNGKeyArray, n: int) -> tuple[Array, Array]:
+def generate(computer: LangevinComputer, key: PRNGKeyArray, n: int,
+             hidden: Array | None = None) -> tuple[Array, Array]:
     """Draw noise, run the protocol, read the visible units. Returns ``(samples (n, n_visible),
-    heat emitted per sample)``; raises :class:`NonFiniteStateError` naming the first bad step."""
+    heat emitted per sample)``; raises :class:`NonFiniteStateError` naming the first bad step.
+    ``hidden`` (n, n_hidden): the held register's values, required exactly when ``hold_hidden``."""
+    n_hidden = computer.n_units - computer.n_visible
+    if computer.hold_hidden != (hidden is not None):
+        raise ValueError(f"generate: hidden = {'None' if hidden is None else 'given'} but hold_hidden = "
+                         f"{computer.hold_hidden}; a held register needs its code (n, {n_hidden}), a free one none")
+    if hidden is not None and tuple(hidden.shape) != (n, n_hidden):
+        raise ValueError(f"generate: hidden has shape {tuple(hidden.shape)}; allowed ({n}, {n_hidden})")
     k0, k1 = jax.random.split(key)
-    x, _, heat, bad = _generate(computer, k0, k1, n)
+    x, _, heat, bad = _generate(computer, k0, k1, n, hidden)
     bad = int(bad)
     if bad >= 0:
         raise NonFiniteStateError(
@@ -356,7 +382,7 @@ def generate(computer: LangevinComputer, key: PRNGKeyArray, n: int) -> tuple[Arr
 
 
 @eqx.filter_jit
-def _generate(computer: LangevinComputer, k0, k1, n: int):
-    x0 = computer.sample_noise(k0, n)
+def _generate(computer: LangevinComputer, k0, k1, n: int, hidden):
+    x0 = computer.sample_noise(k0, n, hidden)
     return computer.simulate(x0, k1)
 
