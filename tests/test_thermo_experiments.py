@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from physlearning.baselines import ddpm
-from physlearning.baselines.gaussian import GaussianModel
+from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
 from physlearning.experiments import runner, thermo
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -39,6 +39,24 @@ def test_ddpm_learns_a_gaussian():
     np.testing.assert_allclose(s.std(0), [0.5, 0.2], atol=0.1)
     assert ddpm.n_parameters(model) == 1730  # (2+16)*32+32 + 32*32+32 + 32*2+2
     assert ddpm.width_for(2, 1730) == 32
+
+
+def test_conditional_ddpm_and_mixture_follow_the_code():
+    """A code-conditioned DDPM and the shared-covariance mixture both put a sample at the mean of
+    the cluster its code names (two 1-D clusters at +-1.5 with std 0.3, codes +-1 one-hot)."""
+    rng = np.random.default_rng(0)
+    lab = rng.integers(0, 2, 4096)
+    x = (np.where(lab == 1, 1.5, -1.5) + 0.3 * rng.standard_normal(4096))[:, None].astype(np.float32)
+    code = (2 * np.eye(2)[lab] - 1).astype(np.float32)
+    model, _ = ddpm.train(x, jax.random.PRNGKey(0), n_steps=50, width=32, train_steps=800, batch_size=256, lr=3e-3,
+                          cond=code)
+    want = np.repeat([0, 1], 1000)
+    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(1), 2000, 1, np.asarray(2 * np.eye(2)[want] - 1)))
+    np.testing.assert_allclose([s[:1000].mean(), s[1000:].mean()], [-1.5, 1.5], atol=0.15)
+    assert s[:1000].std() < 0.6 and s[1000:].std() < 0.6  # one mode per code, not the bimodal marginal
+    m = shared_covariance_mixture(x, lab, want, seed=2)
+    np.testing.assert_allclose([m[:1000].mean(), m[1000:].mean()], [-1.5, 1.5], atol=0.05)
+    np.testing.assert_allclose([m[:1000].std(), m[1000:].std()], [0.3, 0.3], atol=0.03)
 
 
 def test_example_toy_config_runs_end_to_end(tmp_path):

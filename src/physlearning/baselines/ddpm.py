@@ -5,7 +5,8 @@ beta_t from ``beta_1`` to ``beta_T``, abar_t = prod_{s<=t} (1 - beta_s). The den
 eps_phi(x_t, t) (an ``equinox`` MLP fed x_t and a sinusoidal embedding of t) is trained on the
 simplified loss E |eps - eps_phi(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t)|^2 with ``optax``
 Adam. Sampling is ancestral: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_phi) / sqrt(1 - beta_t)
-+ sqrt(beta_t) z (sigma_t^2 = beta_t), from x_T ~ N(0, I), as one ``lax.scan``.
++ sqrt(beta_t) z (sigma_t^2 = beta_t), from x_T ~ N(0, I), as one ``lax.scan``. With a condition c
+(e.g. a cluster code) the denoiser is eps_phi(x_t, t, c), fed [x_t, embed(t), c].
 
 Ho et al. use T = 1000 with beta from 1e-4 to 0.02; with fewer steps we keep beta_1 = 1e-4 and
 scale beta_T = 0.02 * 1000 / T (capped at 0.5 for T < 40) so that the total noise
@@ -35,27 +36,28 @@ def timestep_embedding(t: Array, n_steps: int, dim: int = EMBED) -> Array:
 
 
 class Denoiser(eqx.Module):
-    """eps_phi(x, t): MLP on [x, embed(t)] with SiLU activations."""
+    """eps_phi(x, t[, c]): MLP on [x, embed(t)[, c]] with SiLU activations."""
 
     mlp: eqx.nn.MLP
     n_steps: int = eqx.field(static=True)
 
-    def __init__(self, dim: int, width: int, depth: int, n_steps: int, key: PRNGKeyArray):
-        self.mlp = eqx.nn.MLP(dim + EMBED, dim, width, depth, activation=jax.nn.silu, key=key)
+    def __init__(self, dim: int, width: int, depth: int, n_steps: int, key: PRNGKeyArray, cond_dim: int = 0):
+        self.mlp = eqx.nn.MLP(dim + EMBED + cond_dim, dim, width, depth, activation=jax.nn.silu, key=key)
         self.n_steps = n_steps
 
-    def __call__(self, x: Array, t: Array) -> Array:
-        return self.mlp(jnp.concatenate([x, timestep_embedding(t, self.n_steps)]))
+    def __call__(self, x: Array, t: Array, c: Array | None = None) -> Array:
+        parts = [x, timestep_embedding(t, self.n_steps)] + ([] if c is None else [c])
+        return self.mlp(jnp.concatenate(parts))
 
 
 def n_parameters(model: eqx.Module) -> int:
     return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))))
 
 
-def width_for(dim: int, target: int, depth: int = 2) -> int:
+def width_for(dim: int, target: int, depth: int = 2, cond_dim: int = 0) -> int:
     """MLP width whose parameter count is closest to ``target`` (at least 8)."""
     def count(w):
-        return (dim + EMBED) * w + w + (depth - 1) * (w * w + w) + w * dim + dim
+        return (dim + EMBED + cond_dim) * w + w + (depth - 1) * (w * w + w) + w * dim + dim
     return max(8, min(range(8, 4097), key=lambda w: abs(count(w) - target)))
 
 
@@ -66,26 +68,30 @@ def schedule(n_steps: int, beta_1: float = 1e-4) -> tuple[Array, Array]:
 
 
 def train(x: np.ndarray, key: PRNGKeyArray, *, n_steps: int = 200, width: int = 64, depth: int = 2,
-          train_steps: int = 2000, batch_size: int = 256, lr: float = 1e-3) -> tuple[Denoiser, list[float]]:
-    """Fit a DDPM to data ``x`` (n, d); returns the denoiser and the loss every 100 steps."""
+          train_steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
+          cond: np.ndarray | None = None) -> tuple[Denoiser, list[float]]:
+    """Fit a DDPM to data ``x`` (n, d), conditioned on ``cond`` (n, c) when given; returns the
+    denoiser and the loss every 100 steps."""
     km, key = jax.random.split(key)
-    model = Denoiser(x.shape[1], width, depth, n_steps, km)
+    model = Denoiser(x.shape[1], width, depth, n_steps, km, cond_dim=0 if cond is None else cond.shape[1])
     opt = optax.adam(optax.cosine_decay_schedule(lr, train_steps))
     state = opt.init(eqx.filter(model, eqx.is_inexact_array))
     _, abar = schedule(n_steps)
     data = jnp.asarray(x)
+    conds = None if cond is None else jnp.asarray(cond)
 
     @eqx.filter_jit
     def step(model, state, key):
         k1, k2, k3 = jax.random.split(key, 3)
-        x0 = data[jax.random.randint(k1, (batch_size,), 0, len(data))]
+        idx = jax.random.randint(k1, (batch_size,), 0, len(data))
+        x0, c = data[idx], (None if conds is None else conds[idx])
         t = jax.random.randint(k2, (batch_size,), 0, n_steps)
         eps = jax.random.normal(k3, x0.shape)
         a = abar[t][:, None]
         xt = jnp.sqrt(a) * x0 + jnp.sqrt(1 - a) * eps
 
         def loss_fn(m):
-            return jnp.mean((jax.vmap(m)(xt, t) - eps) ** 2)
+            return jnp.mean((jax.vmap(m)(xt, t, c) - eps) ** 2)
 
         loss, g = eqx.filter_value_and_grad(loss_fn)(model)
         upd, state = opt.update(g, state, eqx.filter(model, eqx.is_inexact_array))
@@ -100,15 +106,15 @@ def train(x: np.ndarray, key: PRNGKeyArray, *, n_steps: int = 200, width: int = 
 
 
 @eqx.filter_jit
-def sample(model: Denoiser, key: PRNGKeyArray, n: int, dim: int) -> Array:
-    """Ancestral sampling of n points."""
+def sample(model: Denoiser, key: PRNGKeyArray, n: int, dim: int, cond: Array | None = None) -> Array:
+    """Ancestral sampling of n points (conditioned on ``cond`` (n, c) for a conditional model)."""
     betas, abar = schedule(model.n_steps)
     k0, k1 = jax.random.split(key)
     xT = jax.random.normal(k0, (n, dim))
 
     def step(x, inp):
         t, z = inp
-        eps = jax.vmap(model)(x, jnp.full((n,), t))
+        eps = jax.vmap(model)(x, jnp.full((n,), t), cond)
         mean = (x - betas[t] / jnp.sqrt(1 - abar[t]) * eps) / jnp.sqrt(1 - betas[t])
         return mean + jnp.where(t > 0, jnp.sqrt(betas[t]), 0.0) * z, None
 

@@ -29,3 +29,18 @@ class GaussianModel:
     def n_parameters(self) -> int:
         d = len(self.mean)
         return d + d * (d + 1) // 2
+
+
+def shared_covariance_mixture(x: np.ndarray, labels: np.ndarray, drawn: np.ndarray, seed: int = 0,
+                              ridge: float = 1e-6) -> np.ndarray:
+    """Samples of the Gaussian mixture with per-cluster means and one shared within-cluster
+    covariance, fitted to ``x`` with cluster ``labels``, one sample per entry of ``drawn`` (the
+    clusters to sample): what a potential quadratic in x with a cluster-dependent linear term
+    (bias b + J_vh h_c) can represent at equilibrium."""
+    x = np.asarray(x, np.float64)
+    k = int(max(labels.max(), drawn.max())) + 1
+    means = np.stack([x[labels == c].mean(0) if np.any(labels == c) else x.mean(0) for c in range(k)])
+    resid = x - means[labels]
+    chol = np.linalg.cholesky(resid.T @ resid / len(x) + ridge * np.eye(x.shape[1]))
+    z = np.random.default_rng(seed).standard_normal((len(drawn), x.shape[1]))
+    return (means[drawn] + z @ chol.T).astype(np.float32)

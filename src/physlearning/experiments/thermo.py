@@ -21,7 +21,7 @@ from jaxtyping import Array
 
 from physlearning import metrics
 from physlearning.baselines import ddpm
-from physlearning.baselines.gaussian import GaussianModel
+from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
 from physlearning.config import ConfigError, param, section
 from physlearning.core import SquaredError, tree_cosine, tree_rel_error
 from physlearning.experiments import plots
@@ -238,10 +238,12 @@ def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: i
 def generate_samples(model: LangevinComputer, key, n: int, codes: np.ndarray | None) -> tuple[Array, Array]:
     """:func:`generate`; a held hidden register gets the code of a random training image (``codes``,
     one row per training image), so each cluster is drawn with its training frequency."""
-    hidden = None
-    if model.hold_hidden:
-        hidden = jnp.asarray(codes)[jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(codes))]
-    return generate(model, key, n, hidden)
+    return generate(model, key, n, draw_codes(codes, key, n) if model.hold_hidden else None)
+
+
+def draw_codes(codes: np.ndarray, key, n: int) -> Array:
+    """Codes of ``n`` random training images (rows of ``codes``): cluster c with its training frequency."""
+    return jnp.asarray(codes)[jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(codes))]
 
 
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,
@@ -285,15 +287,20 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     return model, res.history, res.compile_time_s, res.best_epoch, codes
 
 
-def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int) -> tuple[np.ndarray, int, float]:
-    """Train the DDPM baseline and draw ``n`` samples. Returns (samples, parameter count, seconds)."""
+def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int, codes: np.ndarray | None = None,
+             code_key=None) -> tuple[np.ndarray, int, float]:
+    """Train the DDPM baseline and draw ``n`` samples; with ``codes`` (one per training image) the
+    DDPM is conditioned on them and samples with the codes :func:`draw_codes` gives for ``code_key``
+    (the draw the Langevin computer gets). Returns (samples, parameter count, seconds)."""
     t0 = time.perf_counter()
     c = cfg.ddpm
-    width = c.width or ddpm.width_for(x_train.shape[1], n_target, c.depth)
+    cond_dim = 0 if codes is None else codes.shape[1]
+    width = c.width or ddpm.width_for(x_train.shape[1], n_target, c.depth, cond_dim)
     key = jax.random.PRNGKey(cfg.seed + 11)
     model, _ = ddpm.train(x_train, key, n_steps=c.n_steps, width=width, depth=c.depth, train_steps=c.train_steps,
-                          batch_size=min(c.batch_size, len(x_train)), lr=c.lr)
-    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1]))
+                          batch_size=min(c.batch_size, len(x_train)), lr=c.lr, cond=codes)
+    cond = None if codes is None else draw_codes(codes, code_key, n)
+    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1], cond))
     if not np.all(np.isfinite(s)):
         raise DivergenceError(f"DDPM baseline produced non-finite samples (ddpm.n_steps = {c.n_steps}, "
                               f"ddpm.lr = {c.lr}); lower the learning rate or raise n_steps")
@@ -433,7 +440,8 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
     n = cfg.eval.n_samples
-    s, heat = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), n, codes)
+    gen_key = jax.random.PRNGKey(cfg.seed + 99)
+    s, heat = generate_samples(model, gen_key, n, codes)
     imgs = to_p(s)
     store.save_array("samples.npz", thermo=imgs, heat=np.asarray(heat))
     clf = fit_classifier(sp)
@@ -455,6 +463,10 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     out.update(score("heldout_", sp.x_val))
     g = np.clip(GaussianModel.fit(sp.x_train, ridge=1e-4).sample(n, cfg.seed + 5), 0, 1)
     out.update(score("gaussian_", g))
+    if model.hold_hidden:  # the ideal of a held code register: a shared-covariance mixture, same code draw
+        drawn = np.asarray(draw_codes(codes, gen_key, n)).argmax(1)
+        gm = shared_covariance_mixture(sp.x_train, codes.argmax(1), drawn, cfg.seed + 6, ridge=1e-4)
+        out.update(score("mixture_", np.clip(gm, 0, 1)))
     grids = {"thermo": imgs}
     if cfg.ddpm.enabled:
         sd, nd, ts = fit_ddpm(cfg, x_tr, model.n_parameters(), n)
@@ -463,6 +475,13 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
         out.update(ddpm_n_parameters=nd, ddpm_train_time_s=ts)
         store.save_array("samples_ddpm.npz", ddpm=sd)
         grids["ddpm"] = sd
+        if model.hold_hidden:  # the same code draw for a DDPM: is the gain the code's or the device's?
+            xc, nc, tc = fit_ddpm(cfg, x_tr, model.n_parameters(), n, codes, gen_key)
+            xc = to_p(xc)
+            out.update(score("ddpm_code_", xc))
+            out.update(ddpm_code_n_parameters=nc, ddpm_code_train_time_s=tc)
+            store.save_array("samples_ddpm_code.npz", ddpm_code=xc)
+            grids["ddpm_code"] = xc
     for name, x in grids.items():
         plots.image_grid(x[:40], store.plot_path(f"samples_{name}.png"), shape, ncols=10,
                          title=f"{name} samples (first 40, not selected)")
