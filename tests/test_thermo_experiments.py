@@ -81,6 +81,9 @@ def test_digits_sklearn_runs(tmp_path):
     assert summary["heldout_confident_fraction"] > 0.8  # the ceiling: real held-out images
     assert 0 <= summary["confident_fraction"] <= 1 and 0 <= summary["ddpm_copy_fraction"] <= 1
     assert (path / "plots" / "samples_thermo.png").is_file()
+    # a held register (the example's loading): its codes are kept, and the code baselines are scored
+    assert np.load(path / "hidden_codes.npz")["codes"].shape[1] == 8
+    assert 0 <= summary["ddpm_code_confident_fraction"] <= 1 and 0 <= summary["mixture_confident_fraction"] <= 1
 
 
 def test_mnist_loader_and_run(tmp_path, shared_data):

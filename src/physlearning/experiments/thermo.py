@@ -266,6 +266,7 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     if d.hidden_loading != "settle":  # the training data load every unit: image + its cluster code
         codes = cluster_code(x_train, d.n_hidden, d.code_amplitude, cfg.seed)
         x_train = np.concatenate([x_train, codes], 1)
+        store.save_array("hidden_codes.npz", codes=codes)  # a held register's generation draws from these
 
     def evaluate(model, xv, _):
         s, heat = generate_samples(model, key, cfg.eval.n_epoch_samples, codes)
