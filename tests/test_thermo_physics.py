@@ -231,5 +231,9 @@ def test_held_hidden_register_gradient_equals_autodiff_and_code_stays(x64):
     np.testing.assert_array_equal(np.asarray(path[:, -1, 3:]), np.asarray(code))
     with pytest.raises(ValueError, match="hold_hidden = True"):
         generate(c, jax.random.PRNGKey(2), 6)
+    with pytest.raises(ValueError, match=r"needs its code, shape \(6, 2\); got None"):
+        c.sample_noise(jax.random.PRNGKey(3), 6)
+    # parameters that act: visible-visible (3) and visible-hidden (6) pairs, visible b and J2, per slice
+    assert c.n_parameters() == 4 * (3 + 6 + 3 * 2)
     with pytest.raises(ValueError, match="width 3"):
         tr.noising_paths(c, data[:, :3], jax.random.PRNGKey(1))

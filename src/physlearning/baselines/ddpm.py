@@ -108,6 +108,8 @@ def train(x: np.ndarray, key: PRNGKeyArray, *, n_steps: int = 200, width: int = 
 @eqx.filter_jit
 def sample(model: Denoiser, key: PRNGKeyArray, n: int, dim: int, cond: Array | None = None) -> Array:
     """Ancestral sampling of n points (conditioned on ``cond`` (n, c) for a conditional model)."""
+    if cond is not None and cond.shape[0] != n:
+        raise ValueError(f"ddpm.sample: cond has {cond.shape[0]} rows; allowed: n = {n}")
     betas, abar = schedule(model.n_steps)
     k0, k1 = jax.random.split(key)
     xT = jax.random.normal(k0, (n, dim))

@@ -35,11 +35,15 @@ def shared_covariance_mixture(x: np.ndarray, labels: np.ndarray, drawn: np.ndarr
                               ridge: float = 1e-6) -> np.ndarray:
     """Samples of the Gaussian mixture with per-cluster means and one shared within-cluster
     covariance, fitted to ``x`` with cluster ``labels``, one sample per entry of ``drawn`` (the
-    clusters to sample): what a potential quadratic in x with a cluster-dependent linear term
-    (bias b + J_vh h_c) can represent at equilibrium."""
+    clusters to sample): the J4 = 0 ideal of a held code register, where the forces are linear in x
+    and the code only shifts them (b + J_vh h_c), so every code-conditional distribution stays
+    Gaussian with a code-independent covariance."""
     x = np.asarray(x, np.float64)
-    k = int(max(labels.max(), drawn.max())) + 1
-    means = np.stack([x[labels == c].mean(0) if np.any(labels == c) else x.mean(0) for c in range(k)])
+    missing = sorted(set(np.unique(drawn).tolist()) - set(np.unique(labels).tolist()))
+    if missing:
+        raise ValueError(f"shared_covariance_mixture: drawn clusters {missing} have no training points")
+    means = np.stack([x[labels == c].mean(0) if np.any(labels == c) else np.zeros(x.shape[1])
+                      for c in range(int(max(labels.max(), drawn.max())) + 1)])
     resid = x - means[labels]
     chol = np.linalg.cholesky(resid.T @ resid / len(x) + ridge * np.eye(x.shape[1]))
     z = np.random.default_rng(seed).standard_normal((len(drawn), x.shape[1]))

@@ -17,7 +17,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, PRNGKeyArray
 
 from physlearning import metrics
 from physlearning.baselines import ddpm
@@ -139,7 +139,9 @@ def _validate(cfg, limit: float) -> None:
     h = hidden_range(d.j2_hidden, d.j4_hidden, d.kT)
     if d.hidden_loading != "settle":
         h = max(h, d.code_amplitude)
-    curv = max(2 * abs(d.j2_visible) + 12 * d.j4_visible * limit**2, 2 * abs(d.j2_hidden) + 12 * d.j4_hidden * h**2)
+    curv = 2 * abs(d.j2_visible) + 12 * d.j4_visible * limit**2
+    if d.hidden_loading != "kmeans_held":  # held units do not move, so they do not bound the time step
+        curv = max(curv, 2 * abs(d.j2_hidden) + 12 * d.j4_hidden * h**2)
     curv += 2.0 * d.noising_coupling  # spectral norm of J0 (a symmetric Gaussian matrix scaled 1/sqrt(N))
     if d.mu * d.dt * curv >= 1:
         raise ConfigError(
@@ -235,15 +237,20 @@ def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: i
     return np.float32(amplitude) * (2 * np.eye(n_clusters, dtype=np.float32)[labels] - 1)
 
 
-def generate_samples(model: LangevinComputer, key, n: int, codes: np.ndarray | None) -> tuple[Array, Array]:
+def generate_samples(model: LangevinComputer, key: PRNGKeyArray, n: int,
+                     codes: np.ndarray | None) -> tuple[Array, Array, Array | None]:
     """:func:`generate`; a held hidden register gets the code of a random training image (``codes``,
-    one row per training image), so each cluster is drawn with its training frequency."""
-    return generate(model, key, n, draw_codes(codes, key, n) if model.hold_hidden else None)
+    one row per training image), so each cluster is drawn with its training frequency. The code
+    draw and the generation use independent halves of ``key``. Returns (samples, heat, the drawn
+    codes or None)."""
+    k_code, k_gen = jax.random.split(key)
+    hidden = draw_codes(codes, k_code, n) if model.hold_hidden else None
+    return *generate(model, k_gen, n, hidden), hidden
 
 
-def draw_codes(codes: np.ndarray, key, n: int) -> Array:
+def draw_codes(codes: np.ndarray, key: PRNGKeyArray, n: int) -> Array:
     """Codes of ``n`` random training images (rows of ``codes``): cluster c with its training frequency."""
-    return jnp.asarray(codes)[jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(codes))]
+    return jnp.asarray(codes)[jax.random.randint(key, (n,), 0, len(codes))]
 
 
 def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore, limit: float,
@@ -269,7 +276,7 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
         store.save_array("hidden_codes.npz", codes=codes)  # a held register's generation draws from these
 
     def evaluate(model, xv, _):
-        s, heat = generate_samples(model, key, cfg.eval.n_epoch_samples, codes)
+        s, heat, _ = generate_samples(model, key, cfg.eval.n_epoch_samples, codes)
         s = np.asarray(s)
         return {"gen_heat": float(jnp.mean(heat)), "gen_heat_kT": float(jnp.mean(heat)) / kT,
                 "val_sliced_wasserstein": metrics.sliced_wasserstein(val_transform(s), val_transform(xv)),
@@ -289,19 +296,19 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
 
 
 def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int, codes: np.ndarray | None = None,
-             code_key=None) -> tuple[np.ndarray, int, float]:
+             drawn: Array | None = None) -> tuple[np.ndarray, int, float]:
     """Train the DDPM baseline and draw ``n`` samples; with ``codes`` (one per training image) the
-    DDPM is conditioned on them and samples with the codes :func:`draw_codes` gives for ``code_key``
-    (the draw the Langevin computer gets). Returns (samples, parameter count, seconds)."""
+    DDPM is conditioned on them, scaled to +-1, and samples with the ``drawn`` codes (the draw the
+    Langevin computer got). Returns (samples, parameter count, seconds)."""
     t0 = time.perf_counter()
     c = cfg.ddpm
     cond_dim = 0 if codes is None else codes.shape[1]
     width = c.width or ddpm.width_for(x_train.shape[1], n_target, c.depth, cond_dim)
     key = jax.random.PRNGKey(cfg.seed + 11)
+    unit = (lambda h: None) if codes is None else (lambda h: jnp.sign(jnp.asarray(h)))  # +-A -> +-1
     model, _ = ddpm.train(x_train, key, n_steps=c.n_steps, width=width, depth=c.depth, train_steps=c.train_steps,
-                          batch_size=min(c.batch_size, len(x_train)), lr=c.lr, cond=codes)
-    cond = None if codes is None else draw_codes(codes, code_key, n)
-    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1], cond))
+                          batch_size=min(c.batch_size, len(x_train)), lr=c.lr, cond=unit(codes))
+    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1], unit(drawn)))
     if not np.all(np.isfinite(s)):
         raise DivergenceError(f"DDPM baseline produced non-finite samples (ddpm.n_steps = {c.n_steps}, "
                               f"ddpm.lr = {c.lr}); lower the learning rate or raise n_steps")
@@ -342,7 +349,7 @@ def run_toy(cfg: ToyConfig, store: RunStore) -> dict:
     model, history, compile_s, sel, codes = train_computer(cfg, x_tr, x_va, store, d.limit)
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
-    s, heat = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), cfg.eval.n_samples, codes)
+    s, heat, _ = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), cfg.eval.n_samples, codes)
     s = np.asarray(s)
     store.save_array("samples.npz", thermo=s, heat=np.asarray(heat))
     out = {"toy": d.toy, "n_parameters": model.n_parameters(), "train_time_s": train_s, "compile_time_s": compile_s,
@@ -441,10 +448,10 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
     n = cfg.eval.n_samples
-    gen_key = jax.random.PRNGKey(cfg.seed + 99)
-    s, heat = generate_samples(model, gen_key, n, codes)
+    s, heat, drawn = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), n, codes)
     imgs = to_p(s)
-    store.save_array("samples.npz", thermo=imgs, heat=np.asarray(heat))
+    store.save_array("samples.npz", thermo=imgs, heat=np.asarray(heat),
+                     **({} if drawn is None else {"codes": np.asarray(drawn)}))
     clf = fit_classifier(sp)
     out = {"data_note": sp.note, "image_shape": list(shape), "classes": list(sorted(cfg.data.classes)),
            "n_parameters": model.n_parameters(), "train_time_s": train_s, "compile_time_s": compile_s,
@@ -464,10 +471,11 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     out.update(score("heldout_", sp.x_val))
     g = np.clip(GaussianModel.fit(sp.x_train, ridge=1e-4).sample(n, cfg.seed + 5), 0, 1)
     out.update(score("gaussian_", g))
-    if model.hold_hidden:  # the ideal of a held code register: a shared-covariance mixture, same code draw
-        drawn = np.asarray(draw_codes(codes, gen_key, n)).argmax(1)
-        gm = shared_covariance_mixture(sp.x_train, codes.argmax(1), drawn, cfg.seed + 6, ridge=1e-4)
-        out.update(score("mixture_", np.clip(gm, 0, 1)))
+    if model.hold_hidden:  # the J4 = 0 ideal of a held code register: a shared-covariance mixture, same draw
+        gm = np.clip(shared_covariance_mixture(sp.x_train, codes.argmax(1), np.asarray(drawn).argmax(1),
+                                               cfg.seed + 6, ridge=1e-4), 0, 1)
+        out.update(score("mixture_", gm))
+        store.save_array("samples_mixture.npz", mixture=gm)
     grids = {"thermo": imgs}
     if cfg.ddpm.enabled:
         sd, nd, ts = fit_ddpm(cfg, x_tr, model.n_parameters(), n)
@@ -477,7 +485,7 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
         store.save_array("samples_ddpm.npz", ddpm=sd)
         grids["ddpm"] = sd
         if model.hold_hidden:  # the same code draw for a DDPM: is the gain the code's or the device's?
-            xc, nc, tc = fit_ddpm(cfg, x_tr, model.n_parameters(), n, codes, gen_key)
+            xc, nc, tc = fit_ddpm(cfg, x_tr, model.n_parameters(), n, codes, drawn)
             xc = to_p(xc)
             out.update(score("ddpm_code_", xc))
             out.update(ddpm_code_n_parameters=nc, ddpm_code_train_time_s=tc)

@@ -1,7 +1,8 @@
 """Trajectory-likelihood (minimal-heat) training of a Langevin computer (Whitelam, arXiv:2506.15121).
 
 1. Noising: data are loaded into the visible units, the hidden units settle to equilibrium
-   given the data, and then the computer relaxes freely under its fixed *noising potential*
+   given the data (or are loaded with a code of the image, which then relaxes too, or is held
+   fixed as a register with ``hold_hidden``), and then the computer relaxes under its fixed *noising potential*
    theta_0 (its initial potential: J2, J4 device constants, fixed random couplings J0 and hidden
    biases b0) for ``n_steps`` Euler-Maruyama steps, ending at the noise distribution (the
    equilibrium of theta_0). The whole state, hidden units included, is recorded.
@@ -10,6 +11,8 @@
    the time-dependent protocol theta(t) (the discretised Onsager-Machlup action),
 
        ln P_theta[omega] = sum_n sum_i ln N(x_{n+1,i}; x_{n,i} + mu dt F_{k(n),i}(x_n), 2 mu kT dt),
+
+   i over the units that move (all, or the visible ones when the hidden register is held),
 
    maximised over the protocol parameters theta = (J^(k), b^(k), J2^(k)[, J4^(k) of the visible
    units with ``train_j4``]), k < K.
@@ -82,10 +85,9 @@ def residuals(computer: LangevinComputer, path: Array) -> Array:
 def path_log_likelihood(computer: LangevinComputer, path: Array) -> Array:
     """ln P[path] per sample (B,) under Euler-Maruyama: sum of Gaussian transition log-densities
     over steps and free units (all, or the visible ones when the hidden register is held)."""
-    n_units = computer.n_free
     r = residuals(computer, path)
     var = 2 * computer.mu * computer.kT * computer.dt
-    return -jnp.sum(r**2, (1, 2, 3)) / (2 * var) - 0.5 * computer.n_steps * n_units * jnp.log(2 * jnp.pi * var)
+    return -jnp.sum(r**2, (1, 2, 3)) / (2 * var) - 0.5 * computer.n_steps * computer.n_free * jnp.log(2 * jnp.pi * var)
 
 
 def objective(computer: LangevinComputer, path: Array) -> Array:

@@ -192,10 +192,15 @@ class LangevinComputer(Substrate):
         return self.only_fields({"J": True, "b": True, "J2": self.train_j2, "J4": self.train_j4})
 
     def n_parameters(self) -> int:
-        """Independent protocol parameters: K * (allowed pairs + N biases [+ N stiffnesses J2]
-        [+ n_visible quartic coefficients J4])."""
-        per = (self.mask.sum() / 2 + self.n_units * (2 if self.train_j2 else 1)
-               + (self.n_visible if self.train_j4 else 0))
+        """Independent protocol parameters that act on the dynamics: K * (allowed pairs + N biases
+        [+ N stiffnesses J2] [+ n_visible quartic coefficients J4]); with ``hold_hidden`` the held
+        units' own couplings, biases and J2 (inert: they only add a constant to V) are not counted."""
+        mask, nv = np.asarray(self.mask), self.n_visible
+        if self.hold_hidden:  # visible-visible pairs + visible-hidden pairs; visible units only
+            pairs, moving = mask[:nv, :nv].sum() / 2 + mask[:nv, nv:].sum(), nv
+        else:
+            pairs, moving = mask.sum() / 2, self.n_units
+        per = pairs + moving * (2 if self.train_j2 else 1) + (nv if self.train_j4 else 0)
         return int(self.n_slices * per)
 
     def quartic(self) -> Array:
@@ -243,14 +248,16 @@ class LangevinComputer(Substrate):
 
     def curvature_bound(self, x_max: float) -> float:
         """Upper bound on the Hessian's spectral norm of V over all slices, for visible units within
-        |x| <= x_max and hidden units within :func:`hidden_range`."""
-        js = np.asarray(self.couplings())
-        norm = max(float(np.linalg.norm(j, 2)) for j in js) if js.size else 0.0
-        j2 = np.abs(np.asarray(self.J2)).max(0)
-        j4 = np.asarray(self.quartic()).max(0)
+        |x| <= x_max and hidden units within :func:`hidden_range`; with ``hold_hidden`` only the
+        moving (visible) block counts."""
         nv = self.n_visible
+        m = nv if self.hold_hidden else self.n_units
+        js = np.asarray(self.couplings())[:, :m, :m]
+        norm = max(float(np.linalg.norm(j, 2)) for j in js) if js.size else 0.0
+        j2 = np.abs(np.asarray(self.J2)).max(0)[:m]
+        j4 = np.asarray(self.quartic()).max(0)[:m]
         xr = np.array([x_max] * nv + [hidden_range(float(self.j2[-1]), float(self.j4[-1]), self.kT)]
-                      * (self.n_units - nv))
+                      * (self.n_units - nv))[:m]
         return float(np.max(2 * j2 + 12 * j4 * xr**2) + norm)
 
     def check_stability(self, x_max: float) -> None:
@@ -286,6 +293,10 @@ class LangevinComputer(Substrate):
         """n draws from the noise distribution, the equilibrium of the noising potential: draws from
         the uncoupled units' Boltzmann densities, relaxed for n_steps under theta_0 (exact when J0 = 0).
         With ``hold_hidden`` the hidden units are set to ``hidden`` (n, n_hidden) (the register's code)."""
+        n_hidden = self.n_units - self.n_visible
+        if self.hold_hidden and (hidden is None or tuple(hidden.shape) != (n, n_hidden)):
+            raise ValueError(f"sample_noise: a held hidden register needs its code, shape ({n}, {n_hidden}); "
+                             f"got {None if hidden is None else tuple(hidden.shape)}")
         k0, k1 = jax.random.split(key)
         x0 = self.sample_bare(k0, n)
         if self.hold_hidden:
@@ -367,7 +378,7 @@ def generate(computer: LangevinComputer, key: PRNGKeyArray, n: int,
     n_hidden = computer.n_units - computer.n_visible
     if computer.hold_hidden != (hidden is not None):
         raise ValueError(f"generate: hidden = {'None' if hidden is None else 'given'} but hold_hidden = "
-                         f"{computer.hold_hidden}; a held register needs its code (n, {n_hidden}), a free one none")
+                         f"{computer.hold_hidden}; a held register needs its code ({n}, {n_hidden}), a free one none")
     if hidden is not None and tuple(hidden.shape) != (n, n_hidden):
         raise ValueError(f"generate: hidden has shape {tuple(hidden.shape)}; allowed ({n}, {n_hidden})")
     k0, k1 = jax.random.split(key)
