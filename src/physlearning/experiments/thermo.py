@@ -305,10 +305,11 @@ def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int, codes: np.ndarray 
     cond_dim = 0 if codes is None else codes.shape[1]
     width = c.width or ddpm.width_for(x_train.shape[1], n_target, c.depth, cond_dim)
     key = jax.random.PRNGKey(cfg.seed + 11)
-    unit = (lambda h: None) if codes is None else (lambda h: jnp.sign(jnp.asarray(h)))  # +-A -> +-1
     model, _ = ddpm.train(x_train, key, n_steps=c.n_steps, width=width, depth=c.depth, train_steps=c.train_steps,
-                          batch_size=min(c.batch_size, len(x_train)), lr=c.lr, cond=unit(codes))
-    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1], unit(drawn)))
+                          batch_size=min(c.batch_size, len(x_train)), lr=c.lr,
+                          cond=None if codes is None else np.sign(codes))  # +-A -> +-1
+    cond = None if drawn is None else jnp.sign(drawn)
+    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1], cond))
     if not np.all(np.isfinite(s)):
         raise DivergenceError(f"DDPM baseline produced non-finite samples (ddpm.n_steps = {c.n_steps}, "
                               f"ddpm.lr = {c.lr}); lower the learning rate or raise n_steps")

@@ -375,12 +375,10 @@ def generate(computer: LangevinComputer, key: PRNGKeyArray, n: int,
     """Draw noise, run the protocol, read the visible units. Returns ``(samples (n, n_visible),
     heat emitted per sample)``; raises :class:`NonFiniteStateError` naming the first bad step.
     ``hidden`` (n, n_hidden): the held register's values, required exactly when ``hold_hidden``."""
-    n_hidden = computer.n_units - computer.n_visible
-    if computer.hold_hidden != (hidden is not None):
+    if computer.hold_hidden != (hidden is not None):  # the code's shape is checked by sample_noise
         raise ValueError(f"generate: hidden = {'None' if hidden is None else 'given'} but hold_hidden = "
-                         f"{computer.hold_hidden}; a held register needs its code ({n}, {n_hidden}), a free one none")
-    if hidden is not None and tuple(hidden.shape) != (n, n_hidden):
-        raise ValueError(f"generate: hidden has shape {tuple(hidden.shape)}; allowed ({n}, {n_hidden})")
+                         f"{computer.hold_hidden}; a held register needs its code ({n}, "
+                         f"{computer.n_units - computer.n_visible}), a free one none")
     k0, k1 = jax.random.split(key)
     x, _, heat, bad = _generate(computer, k0, k1, n, hidden)
     bad = int(bad)
