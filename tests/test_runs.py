@@ -127,3 +127,31 @@ def test_parameter_averaging_matches_the_recursion():
 def test_bad_ema_is_refused():
     with pytest.raises(ValueError, match="ema = 1.0"):
         Trainer(_ConstantGradient(), SquaredError(), make_optimizer("sgd", 1e-2), epochs=1, batch_size=2, ema=1.0)
+
+
+class _TargetGradient(LearningRule):
+    """Gradient = -(mean target of the batch, class 0) on every parameter, to read back the
+    targets the trainer fed."""
+
+    def gradient(self, substrate, batch, cost, key):
+        t0 = jnp.mean(batch[1][:, 0])
+        grads = jax.tree_util.tree_map(lambda g: -t0 * jnp.ones_like(g), substrate.params())
+        return grads, {"loss": jnp.array(1.0)}
+
+
+def test_label_smoothing_feeds_smoothed_targets():
+    """Label smoothing (Szegedy et al. 2016): t -> (1 - eps) t + eps / K. With every target
+    class 0 and K = 2, each SGD step moves a parameter by lr (1 - eps / 2)."""
+    net = LayeredHopfield((4, 3, 2), jax.random.PRNGKey(0))
+    x, y = np.ones((8, 4), np.float32), np.tile(np.array([[1.0, 0.0]], np.float32), (8, 1))
+    lr, eps = 1e-2, 0.2
+    tr = Trainer(_TargetGradient(), SquaredError(), make_optimizer("sgd", lr, momentum=0.0), epochs=1,
+                 batch_size=2, select="final", progress=False, label_smoothing=eps)
+    out = tr.fit(net, (x, y)).model
+    np.testing.assert_allclose(out.biases[0], net.biases[0] + 4 * lr * (1 - eps / 2), rtol=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing = 1.0"):
+        Trainer(_TargetGradient(), SquaredError(), make_optimizer("sgd", lr), epochs=1, batch_size=2,
+                label_smoothing=1.0)
+    with pytest.raises(ValueError, match="one-hot"):
+        Trainer(_TargetGradient(), SquaredError(), make_optimizer("sgd", lr), epochs=1, batch_size=2,
+                label_smoothing=eps, progress=False).fit(net, (x, y[:, 0]))

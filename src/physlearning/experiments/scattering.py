@@ -102,6 +102,7 @@ class Train:
                              "pixel noise, or pixel dropout")
     max_shift: float = param(1.0, ge=0, le=4, doc="largest shift of the 'shift' augmentation, in pixels")
     ema: float = param(0.0, ge=0, lt=1, doc="Polyak average of the parameters with this decay (0: off)")
+    label_smoothing: float = param(0.0, ge=0, lt=1, doc="training targets (1 - eps) one-hot + eps / classes")
     augment_strength: float = param(0.1, ge=0, lt=1, doc="pixel-noise std ('noise') or blank probability ('dropout')")
     select: str = param("val", choices=("val", "val_loss", "final"),
                         doc="report the model with the best validation accuracy, lowest validation loss, or the last")
@@ -270,7 +271,8 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
                       select_metric="val_loss" if cfg.train.select == "val_loss" else "val_accuracy",
                       minimize=cfg.train.select == "val_loss", progress=progress, desc=desc,
                       augment=make_augment(cfg.train.augment, split.image_shape, cfg.train.max_shift,
-                                           cfg.train.augment_strength), ema=cfg.train.ema)
+                                           cfg.train.augment_strength), ema=cfg.train.ema,
+                      label_smoothing=cfg.train.label_smoothing)
     cpu0 = time.process_time()
     res = trainer.fit(net0, (split.x_train, datasets.one_hot(split.y_train, split.n_classes)),
                       (split.x_val, split.y_val))

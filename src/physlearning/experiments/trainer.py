@@ -103,10 +103,15 @@ class Trainer:
     while ``train_loss`` is that of the raw iterates. The decay ramps up as
     ``min(ema, (1 + t) / (10 + t))`` after ``t`` steps, so early averages are not pinned to the
     initial parameters."""
+    label_smoothing: float = 0.0
+    """Training targets t -> (1 - eps) t + eps / K over the K classes (Szegedy et al. 2016);
+    validation metrics keep the plain targets. Needs one-hot (K-column) targets."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema = {self.ema!r}: allowed values are 0 <= ema < 1 (0: no averaging)")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing = {self.label_smoothing!r}: allowed values are 0 <= eps < 1")
 
     def _step_fn(self):
         rule, cost, opt = self.rule, self.cost, self.optimizer
@@ -138,6 +143,11 @@ class Trainer:
         n = len(x_tr)
         if n == 0:
             raise ValueError("training set is empty")
+        if self.label_smoothing > 0:
+            if np.ndim(y_tr) != 2 or np.shape(y_tr)[1] < 2:
+                raise ValueError(f"label_smoothing needs one-hot targets (n, K >= 2); got shape {np.shape(y_tr)}")
+            eps = self.label_smoothing
+            y_tr = ((1 - eps) * np.asarray(y_tr) + eps / np.shape(y_tr)[1]).astype(np.asarray(y_tr).dtype)
         bs = min(self.batch_size, n)
         steps = n // bs
         key = jax.random.PRNGKey(self.seed)
