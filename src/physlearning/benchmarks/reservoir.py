@@ -185,6 +185,34 @@ def _reservoirpy(u, y, n, seed, T, repeats):
     return nrmse(pred, y[b:]), best, split
 
 
+def compare(n: int, n_seeds: int, quick: bool = False) -> dict:
+    """Paired NRMSE comparison at ``n`` units over ``n_seeds`` seeds (NARMA10 seed 100 + s with
+    reservoir seed s for both libraries, the protocol of :func:`run`, no timing): per-seed
+    figures, means, sample standard deviations, and the paired t statistic of ours - ReservoirPy
+    with its two-sided p-value (scipy)."""
+    import scipy.stats
+    from threadpoolctl import threadpool_limits
+
+    T = ({"washout": 200, "train": 2000, "val": 500, "test": 1000} if quick
+         else {"washout": 200, "train": 4000, "val": 1000, "test": 2000})
+    ours, rpy = [], []
+    with threadpool_limits(1):
+        for seed in range(n_seeds):
+            u, y = narma10(sum(T.values()), seed=100 + seed)
+            ours.append(_ours(make_esn(n, 1, seed=seed, **_hyper(n)), u, y, T, 1)[0])
+            rpy.append(_reservoirpy(u, y, n, seed, T, 1)[0])
+    d = np.asarray(ours) - np.asarray(rpy)
+    t = scipy.stats.ttest_rel(ours, rpy) if n_seeds > 1 else None
+    return {"units": n, "seeds": n_seeds, "nrmse_ours": [round(v, 4) for v in ours],
+            "nrmse_reservoirpy": [round(v, 4) for v in rpy],
+            "mean_ours": float(np.mean(ours)), "mean_reservoirpy": float(np.mean(rpy)),
+            "std_ours": float(np.std(ours, ddof=1)) if n_seeds > 1 else 0.0,
+            "std_reservoirpy": float(np.std(rpy, ddof=1)) if n_seeds > 1 else 0.0,
+            "ours_lower_in": int(np.sum(d < 0)), "mean_difference": float(np.mean(d)),
+            "paired_t": None if t is None else float(t.statistic),
+            "paired_p_two_sided": None if t is None else float(t.pvalue)}
+
+
 def engine_check(n: int = 100, seed: int = 0, steps: int = 2000) -> float:
     """Largest |state difference| between ReservoirPy's run and our ``lax.scan`` driven with
     ReservoirPy's own W, W_in and bias (float32 here, float64 there): checks that both compute
@@ -279,9 +307,19 @@ if __name__ == "__main__":
     import argparse
     import json
 
-    ap = argparse.ArgumentParser(description="ESN hyperparameter selection for the reservoir benchmark")
-    ap.add_argument("--select-hyper", type=int, nargs="+", required=True, metavar="UNITS")
-    for units in ap.parse_args().select_hyper:
+    ap = argparse.ArgumentParser(description="ESN hyperparameter selection for the reservoir benchmark, and the "
+                                             "paired many-seed NRMSE comparison with ReservoirPy")
+    ap.add_argument("--select-hyper", type=int, nargs="+", default=[], metavar="UNITS")
+    ap.add_argument("--compare", type=int, nargs="+", default=[], metavar="UNITS")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds for --compare (default 10)")
+    args = ap.parse_args()
+    if not args.select_hyper and not args.compare:
+        ap.error("give --select-hyper UNITS... and/or --compare UNITS... [--seeds N]")
+    if args.seeds < 1:
+        ap.error(f"--seeds {args.seeds}: must be >= 1")
+    for units in args.select_hyper:
         best = select_hyper(units)
         print(json.dumps({"units": units, "best": best[0][1], "val_nrmse": best[0][0],
                           "next": [(round(e, 4), h) for e, h in best[1:4]]}), flush=True)
+    for units in args.compare:
+        print(json.dumps(compare(units, args.seeds)), flush=True)

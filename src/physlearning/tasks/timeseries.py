@@ -60,8 +60,9 @@ def narma10(T: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed + 1000 * attempt)
         u = rng.uniform(0, 0.5, T + 10)
         y = np.zeros(T + 11)
-        for t in range(9, T + 10):
-            y[t + 1] = 0.3 * y[t] + 0.05 * y[t] * np.sum(y[t - 9:t + 1]) + 1.5 * u[t - 9] * u[t] + 0.1
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging draw is detected below
+            for t in range(9, T + 10):
+                y[t + 1] = 0.3 * y[t] + 0.05 * y[t] * np.sum(y[t - 9:t + 1]) + 1.5 * u[t - 9] * u[t] + 0.1
         if np.all(np.isfinite(y)) and np.max(np.abs(y)) < 10:
             return u[10:, None], y[11:, None]
     raise SeriesError("NARMA10 diverged for 10 input draws")
