@@ -38,3 +38,25 @@ def test_bench_and_report_bad_arguments(tmp_path, capsys):
 def test_unknown_subcommand_exits():
     with pytest.raises(SystemExit):
         main(["frobnicate"])
+
+
+def test_bad_data_found_during_a_run_is_a_clean_error(tmp_path, capsys):
+    """A data folder that exists but lacks the data set's files passes the config check and
+    fails when loaded: an ``error:`` line naming the file, exit 2, and a run folder whose
+    summary says ``failed`` (no traceback)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "run"
+    code = main(["run", "examples/scattering_optdigits_nohidden.toml", "--set", f'data.dir="{empty}"',
+                 "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: DataError") and "optdigits" in err and "status 'failed'" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and "DataError" in summary["message"]
+
+
+def test_tour_refuses_unknown_pillars(tmp_path, capsys):
+    assert main(["tour", "--only", "bogus", "--out", str(tmp_path / "t")]) == 2
+    assert "tour --only ['bogus']: allowed values are" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()

@@ -132,6 +132,13 @@ def test_fsdd_small_end_to_end(tmp_path, shared_data):
     assert summary["n_test"] == 20 and summary["test_accuracy"] >= 0.75
     assert set(summary["speaker_accuracy"]) == {"george", "jackson"}
     assert (path / "plots" / "confusion.png").is_file()
+    # one speaker only: the speaker folds are refused with a message, and the run folder says so
+    for name in [p.name for p in d.iterdir() if "jackson" in p.name]:
+        (d / name).unlink()
+    exp, cfg = runner.load(EXAMPLES / "reservoir_fsdd.toml", sets)
+    with pytest.raises(runner.RunInputError, match=r"speaker_folds needs at least 2 speakers.*'george'"):
+        runner.run(exp, cfg, tmp_path / "r1")
+    assert json.loads((tmp_path / "r1" / "summary.json").read_text())["status"] == "failed"
 
 
 def test_benchmark_skips_without_reservoirpy(monkeypatch):
@@ -142,3 +149,14 @@ def test_benchmark_skips_without_reservoirpy(monkeypatch):
     monkeypatch.setitem(sys.modules, "reservoirpy", None)  # import now raises ImportError
     out = bench.run(quick=True)
     assert out["speedup"] is None and "not installed" in out["message"]
+
+
+def test_network_refuses_keys_it_would_ignore():
+    with pytest.raises(ConfigError, match=r"reservoir.units = 50: not used by reservoir_network \(the node count"):
+        runner.load(EXAMPLES / "reservoir_network.toml", ["reservoir.units=50"])
+    with pytest.raises(ConfigError, match=r"kinds = \[\]: give at least one value"):
+        runner.load(EXAMPLES / "reservoir_network.toml", ["kinds=[]"])
+    with pytest.raises(ValueError, match=r"density = 2.0: allowed values are 0 < density <= 1"):
+        make_esn(10, 1, density=2.0)
+    with pytest.raises(ValueError, match=r"n = 0, d_in = 1: the reservoir needs n >= 1"):
+        make_esn(0, 1)

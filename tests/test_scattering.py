@@ -204,6 +204,25 @@ def test_bad_inputs_have_clear_errors():
         runner.resolve({"experiment": exp.name, "network": {"readout": "phase"}})
     with pytest.raises(ConfigError, match=r"finite_difference' with 11258 parameters"):
         runner.resolve({"experiment": exp.name, "train": {"rule": "finite_difference"}})
+    # complex couplings count twice: 256 x 10 x 2 + 266 detunings = 5386 > 5000 (real: 2826, allowed)
+    fd4 = {"experiment": exp.name, "network": {"hidden": 0, "duplicate": 4}, "train": {"rule": "finite_difference"}}
+    runner.resolve(fd4)
+    with pytest.raises(ConfigError, match=r"finite_difference' with 5386 parameters"):
+        runner.resolve({**fd4, "network": {**fd4["network"], "complex_couplings": True}})
+    with pytest.raises(ConfigError, match=r"sweep: every level list .* is empty"):
+        runner.resolve({"experiment": "scattering_robustness", "sweep": {"measurement_noise": [],
+                                                                         "calibration_error": []}})
+    with pytest.raises(ScatteringError, match=r"kappa_ext\[0\] = nan"):
+        from_hamiltonian(np.zeros((2, 2)), np.ones(2), np.array([np.nan, 0.0]), output_modes=[0])
+    with pytest.raises(ScatteringError, match=r"duplicate = 0: must be >= 1"):
+        layered_network(Layout(4, 2, duplicate=0), jax.random.PRNGKey(0))
+    with pytest.raises(ScatteringError, match=r"kappa = nan: must be > 0"):
+        layered_network(Layout(4, 2, kappa=float("nan")), jax.random.PRNGKey(0))
+    small = layered_network(Layout(4, 2), jax.random.PRNGKey(0))
+    with pytest.raises(ScatteringError, match=r"input has 3 pixels; this network encodes 4"):
+        small.encode(jnp.zeros(3))
+    with pytest.raises(Exception, match=r"got a value outside or NaN"):
+        jax.block_until_ready(small.encode(jnp.array([0.0, jnp.nan, 0.5, 1.0])))
 
 
 def test_matrix_rows_measurement_exact(x64):

@@ -126,12 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from physlearning.experiments.runner import RunInputError
     from physlearning.experiments.runstore import RunExistsError
     from physlearning.experiments.trainer import DivergenceError
 
     try:
         return args.fn(args)
-    except (ConfigError, RunExistsError) as e:
+    except (ConfigError, RunExistsError, RunInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except DivergenceError as e:

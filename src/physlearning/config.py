@@ -40,10 +40,12 @@ def param(
     le: float | None = None,
     choices: tuple | None = None,
     path: str | None = None,
+    nonempty: bool = False,
 ) -> Any:
     """A config field with constraints. ``path="dir"`` / ``"file"`` checks existence
-    (empty string means "not given")."""
-    meta = {"doc": doc, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "path": path}
+    (empty string means "not given"); ``nonempty`` requires a list with at least one entry."""
+    meta = {"doc": doc, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "path": path,
+            "nonempty": nonempty}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -94,6 +96,8 @@ _BOUNDS = {
 def _check_value(key: str, value: Any, meta: dict) -> None:
     allowed = [f"{sym} {meta[op]}" for op, (sym, _) in _BOUNDS.items() if meta.get(op) is not None]
     values = value if isinstance(value, (list, tuple)) else [value]
+    if meta.get("nonempty") and isinstance(value, (list, tuple)) and not value:
+        raise ConfigError(f"{key} = []: give at least one value")
     for v in values:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if v != v or v in (float("inf"), float("-inf")):
@@ -221,5 +225,7 @@ def describe(cls: type, prefix: str = "") -> list[str]:
         cons = [f"{k} {meta[k]}" for k in ("gt", "ge", "lt", "le") if meta.get(k) is not None]
         if meta.get("choices"):
             cons.append(f"one of {list(meta['choices'])}")
+        if meta.get("nonempty"):
+            cons.append("at least one value")
         lines.append(f"  {prefix}{f.name} = {default!r}  {'; '.join(cons)}  {meta.get('doc', '')}".rstrip())
     return lines

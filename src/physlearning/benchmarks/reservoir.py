@@ -309,12 +309,16 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description="ESN hyperparameter selection for the reservoir benchmark, and the "
                                              "paired many-seed NRMSE comparison with ReservoirPy")
-    ap.add_argument("--select-hyper", type=int, nargs="+", default=[], metavar="UNITS")
-    ap.add_argument("--compare", type=int, nargs="+", default=[], metavar="UNITS")
+    ap.add_argument("--select-hyper", type=int, nargs="+", default=[], metavar="UNITS",
+                    help="validation grid search of the ESN hyperparameters at these sizes (about 13 min for 3 sizes)")
+    ap.add_argument("--compare", type=int, nargs="+", default=[], metavar="UNITS",
+                    help=f"paired NRMSE comparison with ReservoirPy at these sizes (one of {sorted(HYPER)})")
     ap.add_argument("--seeds", type=int, default=10, help="seeds for --compare (default 10)")
     args = ap.parse_args()
     if not args.select_hyper and not args.compare:
         ap.error("give --select-hyper UNITS... and/or --compare UNITS... [--seeds N]")
+    if bad := sorted(set(args.compare) - set(HYPER)):
+        ap.error(f"--compare {bad}: sizes with selected hyperparameters are {sorted(HYPER)}")
     if args.seeds < 1:
         ap.error(f"--seeds {args.seeds}: must be >= 1")
     for units in args.select_hyper:

@@ -132,7 +132,7 @@ class TaskCfg:
 class ReadoutCfg:
     """Ridge readout; alpha chosen on the validation split."""
 
-    alphas: list[float] = param(list(DEFAULT_ALPHAS), gt=0)
+    alphas: list[float] = param(list(DEFAULT_ALPHAS), gt=0, nonempty=True)
     with_input: bool = param(False, doc="also feed the input u(t) to the readout")
 
 
@@ -325,7 +325,7 @@ class AudioCfg:
     dir: str = param("", path="dir", doc="FSDD folder (holding recordings/*.wav)")
     max_frames: int = param(100, ge=1, doc="frames kept (10 ms hop)")
     n_mfcc: int = param(13, ge=1)
-    limit: int = param(0, ge=0, doc="read only the first N files (0: all; for quick tests)")
+    limit: int = param(0, ge=0, doc="read only N files, a fixed random subset (0: all; for quick tests)")
     cmn: bool = param(True, doc="cepstral mean normalisation (subtract each recording's mean MFCC)")
 
 
@@ -335,7 +335,7 @@ class FSDDConfig:
     data: AudioCfg = section(AudioCfg)
     reservoir: ReservoirCfg = section(ReservoirCfg)
     readout_mode: str = param("mean+last", choices=("mean", "last", "mean+last"))
-    alphas: list[float] = param([10.0**k for k in range(-6, 4)], gt=0)
+    alphas: list[float] = param([10.0**k for k in range(-6, 4)], gt=0, nonempty=True)
     val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training set")
     speaker_folds: bool = param(True, doc="also run leave-one-speaker-out over every speaker")
 
@@ -349,6 +349,11 @@ def _classify(feats, labels, train, test, alphas, val_frac, seed):
     from physlearning.tasks.datasets import stratified_split
 
     idx = np.nonzero(train)[0]
+    digits, counts = np.unique(labels[idx], return_counts=True)
+    if len(digits) < 2 or counts.min() < 2:
+        raise ConfigError(f"fsdd: training recordings per digit {dict(zip(digits.tolist(), counts.tolist()))}: every "
+                          "digit read needs at least 2, and at least 2 digits are needed, for the validation split "
+                          "(read more files: raise or unset data.limit)")
     tr, _, va, _ = stratified_split(idx, labels[idx], val_frac, seed)
     onehot = np.eye(10)[labels]
     readout, _ = fit_ridge_cv(feats[tr], onehot[tr], feats[va], onehot[va], tuple(alphas), score="accuracy")
@@ -363,6 +368,9 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
     train_rec, test_rec = audio.recording_split(data)
     if not test_rec.any() or not train_rec.any():
         raise ConfigError("fsdd: the standard split is empty (need recordings with index 0-4 and 5-49)")
+    if cfg.speaker_folds and len(set(data.speaker.tolist())) < 2:
+        raise ConfigError(f"fsdd: speaker_folds needs at least 2 speakers; the files hold "
+                          f"{sorted(set(data.speaker.tolist()))}")
     x = data.x
     valid = np.arange(x.shape[1])[None, :] < data.lengths[:, None]
     if cfg.data.cmn:
@@ -422,18 +430,23 @@ class NetTrainCfg:
 class NetworkConfig:
     seed: int = 0
     n_seeds: int = param(5, ge=1, doc="seeds seed .. seed + n_seeds - 1")
-    kinds: list[str] = param(["stno", "mtj"], choices=("esn", "stno", "delay", "mtj"))
+    kinds: list[str] = param(["stno", "mtj"], choices=("esn", "stno", "delay", "mtj"), nonempty=True)
     arrangement: str = param("deep", choices=("parallel", "deep"))
     nodes: int = param(40, ge=2, doc="total nodes (split evenly over kinds)")
     compare_single: bool = param(True, doc="also train every single-kind network of the same node count")
     task: TaskCfg = section(TaskCfg)
     reservoir: ReservoirCfg = section(ReservoirCfg)
     train: NetTrainCfg = section(NetTrainCfg)
-    alphas: list[float] = param(list(DEFAULT_ALPHAS), gt=0)
+    alphas: list[float] = param(list(DEFAULT_ALPHAS), gt=0, nonempty=True)
 
     def validate(self) -> None:
-        if len(self.kinds) < 1:
-            raise ConfigError("kinds = []: give at least one device kind")
+        unused = {"reservoir.units": (self.reservoir.units, ReservoirCfg().units, "the node count is `nodes`"),
+                  "reservoir.device": (self.reservoir.device, ReservoirCfg().device, "the device kinds are `kinds`"),
+                  "task.standardize": (self.task.standardize, TaskCfg().standardize,
+                                                  "the network always standardises its input")}
+        for key, (value, default, instead) in unused.items():
+            if value != default:
+                raise ConfigError(f"{key} = {value!r}: not used by reservoir_network ({instead}); leave it out")
         if self.nodes < len(self.kinds):
             raise ConfigError(f"nodes = {self.nodes}: need at least one node per kind ({len(self.kinds)} kinds)")
         if self.task.name not in ("narma10", "mackey_glass", "sine_square"):

@@ -15,6 +15,25 @@ from physlearning.experiments.runstore import RunStore, command_line
 from physlearning.experiments.trainer import DivergenceError
 
 
+class RunInputError(ValueError):
+    """Bad data or device input found while a run was under way (unreadable or missing data,
+    an unstable device); the run folder keeps ``summary.json`` with ``status = "failed"``."""
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    """The library's errors for bad data and bad device input (each names the bad value), and
+    config values found impossible only once the data are read."""
+    from physlearning.experiments.thermo import DataRangeError
+    from physlearning.substrates.langevin import NonFiniteStateError, StabilityError
+    from physlearning.substrates.reservoirs.base import DeviceError
+    from physlearning.substrates.scattering import ScatteringError
+    from physlearning.tasks.datasets import DataError
+    from physlearning.tasks.timeseries import SeriesError
+
+    return (DataError, SeriesError, DeviceError, ScatteringError, DataRangeError, StabilityError, NonFiniteStateError,
+            ConfigError)
+
+
 def resolve(data: dict, overrides: list[str] | None = None) -> tuple[registry.Experiment, Any]:
     """Validate raw config data (+ ``--set`` overrides) into the experiment's config object."""
     data = cfgmod.apply_overrides(dict(data), list(overrides or []))
@@ -60,6 +79,11 @@ def run(
         write_report(path)
         store.close()
         raise
+    except _input_errors() as e:
+        msg = f"{type(e).__name__}: {e}"
+        store.write_summary({**base, "status": "failed", "message": msg, "wall_time_s": time.perf_counter() - t0})
+        store.close()
+        raise RunInputError(f"{msg} (run folder {path} kept with status 'failed')") from e
     summary = {**base, "status": "ok", **summary}
     summary.setdefault("wall_time_s", time.perf_counter() - t0)
     store.write_summary(summary)

@@ -149,7 +149,8 @@ class DigitsConfig:
         if self.train.rule in ("finite_difference",):
             n_in = 784 if "mnist" in self.data.name else 64
             sizes = [n_in * self.network.duplicate] + ([self.network.hidden] if self.network.hidden else []) + [10]
-            p = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + sum(sizes)
+            n_coupling = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+            p = n_coupling * (2 if self.network.complex_couplings else 1) + sum(sizes)
             if p > FD_MAX_PARAMS:
                 raise ConfigError(f"train.rule = 'finite_difference' with {p} parameters: allowed only up to "
                                   f"{FD_MAX_PARAMS} (one forward pass per parameter per step); use 'measurement'")
@@ -340,6 +341,10 @@ class RobustnessConfig:
         _validate_common(self.data, self.network, self.train)
         if self.train.rule == "finite_difference":
             raise ConfigError("train.rule = 'finite_difference': the sweep trains with 'measurement' or 'autodiff'")
+        sw = self.sweep
+        if not (sw.measurement_noise or sw.calibration_error or sw.coupling_disorder or sw.extra_loss):
+            raise ConfigError("sweep: every level list (measurement_noise, calibration_error, coupling_disorder, "
+                              "extra_loss) is empty; give at least one level")
 
 
 def run_robustness(cfg: RobustnessConfig, store: RunStore) -> dict:

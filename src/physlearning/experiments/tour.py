@@ -6,11 +6,15 @@ import json
 import time
 from pathlib import Path
 
+from physlearning.config import ConfigError
 from physlearning.experiments import registry, runner
 from physlearning.experiments.runstore import RunStore
 
 
 def tour(out: str | Path | None = None, *, runs_dir: str | Path = "runs", only: list[str] | None = None) -> Path:
+    touring = [name for name, exp in registry.experiments().items() if exp.tour is not None]
+    if only is not None and (unknown := sorted(set(only) - set(touring))):
+        raise ConfigError(f"tour --only {unknown}: allowed values are {touring}")
     root = Path(out) if out is not None else RunStore.fresh_path(runs_dir, "tour")
     if root.exists():
         raise FileExistsError(f"tour folder {str(root)!r} already exists (never overwritten)")

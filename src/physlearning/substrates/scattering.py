@@ -136,7 +136,10 @@ class ScatteringNetwork(Substrate):
         d = jnp.zeros(self.n_modes, self.detuning.dtype)
         if not self.input_modes:
             return d
-        x = eqx.error_if(x, (x < 0) | (x > 1), "pixel values must lie in [0, 1] (counts p/16 with p in 0..16)")
+        if x.shape[-1] != self.n_pixels:
+            raise ScatteringError(f"input has {x.shape[-1]} pixels; this network encodes {self.n_pixels}")
+        x = eqx.error_if(x, ~((x >= 0) & (x <= 1)),
+                         "pixel values must lie in [0, 1] (counts p/16 with p in 0..16); got a value outside or NaN")
         return d.at[np.array(self.input_modes)].set(
             self.input_scale * self.kappa_ref * (1 - x[np.array(self.input_pixels)]))
 
@@ -278,10 +281,14 @@ def layered_network(layout: Layout, key: Array, *, coupling: float = 2.0, disord
     plus disorder); ``init="scaled"``: J/kappa = coupling xi / sqrt(fan-in), so each mode's
     total coupling stays ~ coupling * kappa whatever the layer width. Trainable detuning
     offsets start as N(0, (detuning_init kappa)^2)."""
-    if detuning_init < 0:
+    if not detuning_init >= 0:
         raise ScatteringError(f"detuning_init = {detuning_init!r}: must be >= 0 (std of the initial detunings / kappa)")
-    if layout.kappa <= 0:
+    if not layout.kappa > 0:
         raise ScatteringError(f"kappa = {layout.kappa!r}: must be > 0 (decay rate)")
+    for name, v, low in (("n_pixels", layout.n_pixels, 1), ("n_out", layout.n_out, 1), ("hidden", layout.hidden, 0),
+                         ("duplicate", layout.duplicate, 1)):
+        if v < low:
+            raise ScatteringError(f"{name} = {v!r}: must be >= {low}")
     if readout not in READOUTS:
         raise ScatteringError(f"readout = {readout!r}: allowed values are {list(READOUTS)}")
     if solver not in SOLVERS:
@@ -333,8 +340,8 @@ def from_hamiltonian(h0: np.ndarray, kappa_int: np.ndarray, kappa_ext: np.ndarra
     for name, k in (("kappa_int", kappa_int), ("kappa_ext", kappa_ext)):
         if k.shape != (n,):
             raise ScatteringError(f"{name} must have shape ({n},), got {k.shape}")
-        if np.any(k < 0):
-            j = int(np.argmin(k))
+        if not np.all(k >= 0):  # also catches NaN
+            j = int(np.flatnonzero(~(k >= 0))[0])
             raise ScatteringError(f"{name}[{j}] = {float(k[j])!r}: decay rates must be >= 0 (negative = gain)")
     for l in output_modes:
         if kappa_ext[l] <= 0:

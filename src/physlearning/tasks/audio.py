@@ -85,8 +85,8 @@ def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, li
     files = sorted(p for p in d.glob("*.wav") if _NAME.match(p.name))
     if not files:
         raise DataError(f"fsdd: no files named {{digit}}_{{speaker}}_{{index}}.wav in {str(d)!r}")
-    if limit is not None:
-        files = files[:limit]
+    if limit is not None:  # a fixed random subset, so that it spans digits, speakers and recording indices
+        files = [files[i] for i in sorted(np.random.default_rng(0).permutation(len(files))[:limit])]
     xs, lens, digits, speakers, idx = [], [], [], [], []
     for p in files:
         try:

@@ -42,8 +42,13 @@ def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, inp
     scaled to ``spectral_radius``. Input weights are uniform[-1, 1] or, with
     ``input_distribution="bernoulli"``, +-1 with equal probability (every unit then gets the full
     input scaling), times ``input_scaling``."""
+    if n < 1 or d_in < 1:
+        raise ValueError(f"n = {n!r}, d_in = {d_in!r}: the reservoir needs n >= 1 units and d_in >= 1 inputs")
     if not spectral_radius > 0:
         raise ValueError(f"spectral_radius = {spectral_radius!r}: must be > 0")
+    for name, v in (("density", density), ("input_density", input_density)):
+        if not 0 < v <= 1:
+            raise ValueError(f"{name} = {v!r}: allowed values are 0 < {name} <= 1 (fraction of nonzero weights)")
     if input_distribution not in ("uniform", "bernoulli"):
         raise ValueError(f"input_distribution = {input_distribution!r}: allowed values are ['uniform', 'bernoulli']")
     if not 0 < leak <= 1:
