@@ -160,3 +160,15 @@ def test_network_refuses_keys_it_would_ignore():
         make_esn(10, 1, density=2.0)
     with pytest.raises(ValueError, match=r"n = 0, d_in = 1: the reservoir needs n >= 1"):
         make_esn(0, 1)
+
+
+def test_device_and_input_errors_name_the_value():
+    from physlearning.experiments.reservoir import reservoir_states
+    from physlearning.substrates.reservoirs.stno import make_stno
+
+    with pytest.raises(DeviceError, match=r"STNO gamma_g = -1.0: must be > 0"):
+        make_stno(5, 1, gamma_g=-1.0)
+    u = np.zeros((20, 1))
+    u[3] = np.nan
+    with pytest.raises(ts.SeriesError, match=r"reservoir input contains NaN/inf \(first at time step 3"):
+        reservoir_states(make_esn(5, 1), u)

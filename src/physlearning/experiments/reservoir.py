@@ -199,6 +199,7 @@ def _task_data(t: TaskCfg, units: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 def reservoir_states(res: Reservoir, u: np.ndarray, key=None) -> np.ndarray:
     """Measured states (T, n) of ``res`` for input ``u`` (T, d) (jitted scan), checked finite."""
+    ts.check_series(np.asarray(u), washout=0, name="reservoir input")
     phi = np.asarray(_states_jit(res, jnp.asarray(u, jnp.float32), key))
     check_finite(phi, res.device)
     return phi

@@ -8,8 +8,9 @@
 
 Output ``y(t) = W_out [phi_1(t), ..., phi_L(t), 1]``. Input, interconnection and readout
 weights are trainable (jax arrays) and trained by backpropagation through the
-differentiable device models (one ``lax.scan`` over time); with ``noise=True`` training
-runs the devices with their noise on (noise-aware training).
+differentiable device models (one ``lax.scan`` over time); passing a PRNG ``key`` runs
+the devices with their noise on, which is how noise-aware training works (config
+``train.noise_aware``).
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ class STNO(Device):
         return 1.0 / (2 * self.gamma_g * (1 + 2 * self.q) + 4 * self.gamma_g * self.zeta_max)
 
     def check(self) -> None:
+        if not self.gamma_g > 0:
+            raise DeviceError(f"STNO gamma_g = {self.gamma_g!r}: must be > 0 (Gilbert damping rate, 1/ns)")
+        if not self.q >= 0:
+            raise DeviceError(f"STNO q = {self.q!r}: must be >= 0 (nonlinear damping coefficient)")
         if self.dt > self.stability_limit():
             raise DeviceError(
                 f"STNO time step dt = sample_time / substeps = {self.dt:.4g} ns exceeds the Euler stability limit "
