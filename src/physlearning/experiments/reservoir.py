@@ -138,6 +138,9 @@ class ReadoutCfg:
 
 @dataclasses.dataclass(frozen=True)
 class TimeseriesConfig:
+    """Config of ``reservoir_timeseries``: one reservoir on a time-series task (NARMA10, Mackey-Glass,
+    memory capacity, sine-to-square, Lorenz) with a ridge readout."""
+
     seed: int = 0
     task: TaskCfg = section(TaskCfg)
     reservoir: ReservoirCfg = section(ReservoirCfg)
@@ -216,6 +219,9 @@ def _standardize(u: np.ndarray, n_fit: int) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def run_timeseries(cfg: TimeseriesConfig, store) -> dict:
+    """Drive the reservoir with the task's input, fit the ridge readout (alpha on validation) and
+    score the test split (NRMSE = RMS error / std(target); memory capacity or Lorenz valid time
+    where the task asks); writes plots, checkpoint and readout to ``store``."""
     t, r = cfg.task, cfg.reservoir
     u_raw, y = _task_data(t, r.units, cfg.seed)
     u_raw = ts.check_series(u_raw, t.washout)
@@ -332,6 +338,9 @@ class AudioCfg:
 
 @dataclasses.dataclass(frozen=True)
 class FSDDConfig:
+    """Config of ``reservoir_fsdd``: spoken-digit classification (FSDD, MFCC features) with a
+    reservoir and a ridge classifier on the sequence's averaged (or last) states."""
+
     seed: int = 0
     data: AudioCfg = section(AudioCfg)
     reservoir: ReservoirCfg = section(ReservoirCfg)
@@ -363,6 +372,8 @@ def _classify(feats, labels, train, test, alphas, val_frac, seed):
 
 
 def run_fsdd(cfg: FSDDConfig, store) -> dict:
+    """MFCC -> reservoir states -> ridge classifier: test accuracy on the standard split
+    (recording index 0-4 held out) and, with ``speaker_folds``, on each held-out speaker."""
     from physlearning.tasks import audio
 
     data = audio.load_fsdd(cfg.data.dir, cfg.data.max_frames, cfg.data.n_mfcc, cfg.data.limit or None)
@@ -429,6 +440,10 @@ class NetTrainCfg:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
+    """Config of ``reservoir_network``: a network of device reservoirs (``kinds``, parallel or
+    deep) trained by backpropagation through the device models, against every single-kind
+    network of the same node count, over ``n_seeds`` seeds."""
+
     seed: int = 0
     n_seeds: int = param(5, ge=1, doc="seeds seed .. seed + n_seeds - 1")
     kinds: list[str] = param(["stno", "mtj"], choices=("esn", "stno", "delay", "mtj"), nonempty=True)
@@ -524,6 +539,10 @@ def _features_jit(net, u, key):
 
 
 def run_network(cfg: NetworkConfig, store) -> dict:
+    """Train the heterogeneous network and each single-kind network for every seed (Adam
+    through the device models, then a ridge refit of the readout); report test NRMSE per seed,
+    mean +- std, and whether the heterogeneous network beats the best single kind (the one with
+    the lowest mean validation NRMSE)."""
     t = cfg.task
     candidates = {"+".join(cfg.kinds) + f" ({cfg.arrangement})": list(cfg.kinds)}
     if cfg.compare_single:

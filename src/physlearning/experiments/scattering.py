@@ -137,6 +137,9 @@ def _validate_common(data: Data, net: Network, train: Train) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class DigitsConfig:
+    """Config of ``scattering_digits``: the layered scattering network trained on a digits data
+    set with the chosen rule; model chosen on the validation split, tested once."""
+
     seed: int = 0
     data: Data = section(Data)
     network: Network = section(Network)
@@ -158,6 +161,7 @@ class DigitsConfig:
 
 # ----- building blocks ------------------------------------------------------------------
 def load_split(data: Data, seed: int) -> datasets.Split:
+    """Train / validation / test split of the configured data set, pixels checked in [0, 1]."""
     if data.name == "optdigits":
         split = datasets.optdigits(data.dir, seed=seed, val_frac=data.val_frac)
     elif data.name in ("mnist", "fashion_mnist"):
@@ -177,6 +181,8 @@ def load_split(data: Data, seed: int) -> datasets.Split:
 
 
 def build_network(net: Network, n_pixels: int, n_out: int, key, extra_loss: float = 0.0) -> ScatteringNetwork:
+    """The paper's layered network for ``n_pixels`` inputs and ``n_out`` output ports from the
+    ``network`` config section."""
     layout = Layout(n_pixels=n_pixels, n_out=n_out, hidden=net.hidden, duplicate=net.duplicate, kappa=net.kappa)
     return layered_network(layout, key, coupling=net.coupling, disorder=net.disorder, init=net.init,
                            complex_couplings=net.complex_couplings, omega=net.omega, input_scale=net.input_scale,
@@ -184,6 +190,8 @@ def build_network(net: Network, n_pixels: int, n_out: int, key, extra_loss: floa
 
 
 def build_nonideality(hw: Hardware) -> Nonideality | None:
+    """The hardware's nonidealities (coupling disorder, calibration error, extra loss,
+    measurement noise) composed in that order; ``None`` when all are zero."""
     parts: list[Nonideality] = []
     if hw.coupling_disorder:
         parts.append(CouplingDisorder(hw.coupling_disorder))
@@ -197,6 +205,7 @@ def build_nonideality(hw: Hardware) -> Nonideality | None:
 
 
 def make_rule(train: Train, nonideal: Nonideality | None, hw_seed: int):
+    """The learning rule named by ``train.rule``, acting on the (possibly nonideal) hardware."""
     if train.rule == "measurement":
         return MeasurementRule(nonideal, hw_seed)
     if train.rule == "autodiff":
@@ -226,6 +235,8 @@ def make_predict(nonideal: Nonideality | None, hw_seed: int, chunk: int = 256):
 
 
 def metrics(y: np.ndarray, labels: np.ndarray, cost: SoftmaxCrossEntropy, prefix: str) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of outputs ``y`` (n, classes) under the softmax at the
+    cost's temperature, keyed ``{prefix}_accuracy`` / ``{prefix}_loss``."""
     logp = jax.nn.log_softmax(jnp.asarray(y) / cost.temperature)
     loss = -float(jnp.mean(logp[np.arange(len(labels)), labels]))
     return {f"{prefix}_accuracy": float(np.mean(np.argmax(y, 1) == labels)), f"{prefix}_loss": loss}
@@ -282,6 +293,8 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
 
 
 def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
+    """Train (measurement rule by default), keep the model with the best validation score, test it
+    once; digital baselines (logistic regression, MLP) on the same split when enabled."""
     split = load_split(cfg.data, cfg.seed)
     nonideal = build_nonideality(cfg.hardware)
     res, predict, cost, net0 = train_network(cfg, split, store, nonideal)
@@ -330,6 +343,9 @@ class Sweep:
 
 @dataclasses.dataclass(frozen=True)
 class RobustnessConfig:
+    """Config of ``scattering_robustness``: one training run per nonideality level (and seed),
+    trained and tested on that nonideal hardware."""
+
     seed: int = 0
     data: Data = section(Data)
     network: Network = section(Network)
@@ -348,6 +364,8 @@ class RobustnessConfig:
 
 
 def run_robustness(cfg: RobustnessConfig, store: RunStore) -> dict:
+    """Accuracy vs each nonideality level (measurement noise, calibration error, coupling
+    disorder, extra loss): table (mean +- std over seeds) and plot."""
     split = load_split(cfg.data, cfg.seed)
     summary: dict = {"data": split.note}
     table = {}

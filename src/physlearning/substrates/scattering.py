@@ -234,6 +234,7 @@ class ScatteringNetwork(Substrate):
 
 
 def output_of(s: Array, readout: str) -> Array:
+    """Network output read from a scattering element: Im S (``im``), Re S (``re``) or |S|^2 (``abs2``)."""
     if readout == "im":
         return jnp.imag(s)
     if readout == "re":

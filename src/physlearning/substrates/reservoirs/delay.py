@@ -25,6 +25,9 @@ from physlearning.substrates.reservoirs.base import Device, DeviceError, Reservo
 
 
 class DelayNode(Device):
+    """One Mackey-Glass node with delayed feedback, read as ``n`` virtual nodes (module docstring:
+    equation, exact zero-order-hold integrator)."""
+
     eta: float = 0.5
     """feedback strength."""
     p: float = 1.0

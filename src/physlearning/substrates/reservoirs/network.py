@@ -25,6 +25,9 @@ from physlearning.substrates.reservoirs.base import Reservoir
 
 
 class DeviceNetwork(Substrate):
+    """Layers of device reservoirs (``parallel`` or ``deep``) with a trainable readout ``w_out``
+    (1, n_features + 1); ``washout`` samples are dropped before the loss."""
+
     layers: tuple[Reservoir, ...]
     w_out: Array
     arrangement: str = eqx.field(static=True, default="parallel")

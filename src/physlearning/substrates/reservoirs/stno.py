@@ -23,6 +23,9 @@ from physlearning.substrates.reservoirs.base import Device, DeviceError, Reservo
 
 
 class STNO(Device):
+    """``n`` spin-torque nano-oscillators, normalised power p in [0, 1] (module docstring: power
+    equation, units, Euler integrator and its stability limit)."""
+
     gamma_g: float = 1.0
     """Gilbert damping rate Gamma_G (1/ns)."""
     q: float = 2.0
