@@ -90,6 +90,8 @@ def _hyper(n: int) -> dict:
     return HYPER[n]
 
 
+PROTOCOL = {"washout": 200, "train": 4000, "val": 1000, "test": 2000}  # samples of each NARMA10 split
+
 PARALLEL_GRID = {"chunk": (100, 200, 400, 900), "unroll": (1, 4)}
 OVERLAP = 200  # warm-up samples per chunk = the protocol's washout
 SEAM_TOL = 1e-5  # largest seam estimate at which the parallel states count as the sequential ones
@@ -185,7 +187,7 @@ def _reservoirpy(u, y, n, seed, T, repeats):
     return nrmse(pred, y[b:]), best, split
 
 
-def compare(n: int, n_seeds: int, quick: bool = False) -> dict:
+def compare(n: int, n_seeds: int) -> dict:
     """Paired NRMSE comparison at ``n`` units over ``n_seeds`` seeds (NARMA10 seed 100 + s with
     reservoir seed s for both libraries, the protocol of :func:`run`, no timing): per-seed
     figures, means, sample standard deviations, and the paired t statistic of ours - ReservoirPy
@@ -193,8 +195,7 @@ def compare(n: int, n_seeds: int, quick: bool = False) -> dict:
     import scipy.stats
     from threadpoolctl import threadpool_limits
 
-    T = ({"washout": 200, "train": 2000, "val": 500, "test": 1000} if quick
-         else {"washout": 200, "train": 4000, "val": 1000, "test": 2000})
+    T = PROTOCOL
     ours, rpy = [], []
     with threadpool_limits(1):
         for seed in range(n_seeds):
@@ -243,8 +244,7 @@ def run(quick: bool = False) -> dict:
 
     from threadpoolctl import threadpool_limits
 
-    T = ({"washout": 200, "train": 2000, "val": 500, "test": 1000} if quick
-         else {"washout": 200, "train": 4000, "val": 1000, "test": 2000})
+    T = {"washout": 200, "train": 2000, "val": 500, "test": 1000} if quick else PROTOCOL
     sizes = (100, 500) if quick else (100, 200, 500)
     seeds = (0,) if quick else (0, 1, 2)
     repeats = 1 if quick else 3
