@@ -40,20 +40,20 @@ def test_unknown_subcommand_exits():
         main(["frobnicate"])
 
 
-def test_bad_data_found_during_a_run_is_a_clean_error(tmp_path, capsys):
-    """A data folder that exists but lacks the data set's files passes the config check and
-    fails when loaded: an ``error:`` line naming the file, exit 2, and a run folder whose
-    summary says ``failed`` (no traceback)."""
+def test_missing_data_files_are_a_clean_error_before_the_run_folder(tmp_path, capsys):
+    """A data folder that exists but lacks the data set's files passes the config check; the
+    experiment's pre-flight check stops it with an ``error:`` line naming the file, exit 2, no
+    traceback and no run folder. (Errors found later keep the folder with status 'failed':
+    ``test_fsdd_small_end_to_end``.)"""
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "run"
-    code = main(["run", "examples/scattering_optdigits_nohidden.toml", "--set", f'data.dir="{empty}"',
-                 "--out", str(out)])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: DataError") and "optdigits" in err and "status 'failed'" in err
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "failed" and "DataError" in summary["message"]
+    for example in ("scattering_optdigits_nohidden.toml", "reservoir_fsdd.toml"):
+        code = main(["run", f"examples/{example}", "--set", f'data.dir="{empty}"', "--out", str(out)])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: DataError") and str(empty) in err and "no run folder made" in err
+        assert not out.exists()
 
 
 def test_tour_refuses_unknown_pillars(tmp_path, capsys):

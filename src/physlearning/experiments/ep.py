@@ -216,6 +216,7 @@ EXPERIMENTS = [
         description="Layered Hopfield network trained by Equilibrium Propagation (or implicit autodiff) on digits",
         headline=("test_accuracy", "val_accuracy", "rule"),
         tour={"model.hidden": [64], "train.epochs": 5, "train.lr": 1e-2},
+        preflight=lambda cfg: datasets.require_files(cfg.data.name, cfg.data.dir),
     ),
 ]
 

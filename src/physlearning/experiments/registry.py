@@ -33,6 +33,9 @@ class Experiment:
     """summary keys shown in the tour report and `physlearning list`."""
     tour: dict[str, Any] | None = None
     """overrides for the tour's short run (None: not in the tour)."""
+    preflight: Callable[[Any], None] | None = None
+    """cheap checks of what the run reads (data files present), run before the run folder is
+    made; raises the library's data errors."""
 
 
 def pillar_modules() -> list:

@@ -355,6 +355,12 @@ class FSDDConfig:
         _check_device(self.reservoir)
 
 
+def _fsdd_preflight(cfg: FSDDConfig) -> None:
+    from physlearning.tasks import audio
+
+    audio.recording_files(cfg.data.dir)
+
+
 def _classify(feats, labels, train, test, alphas, val_frac, seed):
     from physlearning.tasks.datasets import stratified_split
 
@@ -669,7 +675,7 @@ EXPERIMENTS = [
                tour={"reservoir.units": 100, "task.n_train": 2000, "task.n_test": 1000}),
     Experiment("reservoir_fsdd", FSDDConfig, run_fsdd,
                "Spoken digits (FSDD) with a reservoir: MFCC -> reservoir -> ridge on averaged states",
-               headline=("test_accuracy", "speaker_accuracy_mean")),
+               headline=("test_accuracy", "speaker_accuracy_mean"), preflight=_fsdd_preflight),
     Experiment("reservoir_network", NetworkConfig, run_network,
                "Heterogeneous device network trained by backprop through device models vs single-kind networks",
                headline=("nrmse", "best_single_nrmse", "hetero_beats_best_single"),

@@ -16,8 +16,9 @@ from physlearning.experiments.trainer import DivergenceError
 
 
 class RunInputError(ValueError):
-    """Bad data or device input found while a run was under way (unreadable or missing data,
-    an unstable device); the run folder keeps ``summary.json`` with ``status = "failed"``."""
+    """Bad data or device input: found by the experiment's pre-flight check (missing data files;
+    no run folder is made) or while the run was under way (unreadable data, an unstable device;
+    the run folder keeps ``summary.json`` with ``status = "failed"``)."""
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
@@ -65,6 +66,11 @@ def run(
     On divergence the summary (``status = "diverged"``), metrics and last good checkpoint
     are kept and :class:`DivergenceError` is re-raised.
     """
+    if exp.preflight is not None:
+        try:
+            exp.preflight(cfg)
+        except _input_errors() as e:
+            raise RunInputError(f"{type(e).__name__}: {e} (no run folder made)") from e
     path = Path(out) if out is not None else RunStore.fresh_path(runs_dir, run_name or exp.name)
     store = RunStore(path)
     resolved = {"experiment": exp.name, **cfgmod.to_dict(cfg)}

@@ -542,5 +542,6 @@ EXPERIMENTS = [
         "Langevin computer generating digits (8x8 or MNIST), scored by a classifier trained on real images",
         headline=("confident_fraction", "class_shares", "ddpm_confident_fraction", "copy_fraction", "mmd", "heat_kT"),
         tour=None,
+        preflight=lambda cfg: datasets.require_files(cfg.data.source, cfg.data.dir),
     ),
 ]

@@ -66,15 +66,9 @@ def mfcc(signal: np.ndarray, sr: int, n_mfcc: int = 13, n_mels: int = 26, win_ms
     return dct(np.log(power @ fb.T + 1e-10), type=2, axis=1, norm="ortho")[:, :n_mfcc]
 
 
-def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, limit: int | None = None) -> SpokenDigits:
-    """Read every ``{digit}_{speaker}_{index}.wav`` under ``directory`` (or its
-    ``recordings/``) into MFCC sequences. Raises :class:`DataError` for a missing
-    directory, no WAVs, or an unreadable / non-mono / non-8 kHz file (naming it)."""
-    try:
-        import soundfile as sf
-    except ImportError as e:
-        raise DataError("fsdd: reading WAVs needs soundfile; install it with pip install 'physlearning[audio]'") from e
-
+def recording_files(directory: str | Path) -> list[Path]:
+    """The ``{digit}_{speaker}_{index}.wav`` files under ``directory`` (or its ``recordings/``),
+    sorted. Raises :class:`DataError` for a missing directory or no such files."""
     d = Path(directory).expanduser()
     if not str(directory):
         raise DataError("fsdd: no audio directory given (set data.dir)")
@@ -85,6 +79,19 @@ def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, li
     files = sorted(p for p in d.glob("*.wav") if _NAME.match(p.name))
     if not files:
         raise DataError(f"fsdd: no files named {{digit}}_{{speaker}}_{{index}}.wav in {str(d)!r}")
+    return files
+
+
+def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, limit: int | None = None) -> SpokenDigits:
+    """Read every ``{digit}_{speaker}_{index}.wav`` under ``directory`` (or its
+    ``recordings/``) into MFCC sequences. Raises :class:`DataError` for a missing
+    directory, no WAVs, or an unreadable / non-mono / non-8 kHz file (naming it)."""
+    try:
+        import soundfile as sf
+    except ImportError as e:
+        raise DataError("fsdd: reading WAVs needs soundfile; install it with pip install 'physlearning[audio]'") from e
+
+    files = recording_files(directory)
     if limit is not None:  # a fixed random subset, so that it spans digits, speakers and recording indices
         files = [files[i] for i in sorted(np.random.default_rng(0).permutation(len(files))[:limit])]
     xs, lens, digits, speakers, idx = [], [], [], [], []

@@ -174,6 +174,22 @@ def _find(d: Path, stem: str) -> Path:
     raise DataError(f"missing data file {str(d / (stem + '.gz'))!r} (or uncompressed {stem})")
 
 
+def require_files(name: str, directory: str | Path) -> None:
+    """Cheap pre-flight check that ``directory`` holds the files data set ``name`` needs
+    (``optdigits``: ``optdigits.tra`` and ``optdigits.tes``; ``mnist`` / ``fashion_mnist``:
+    the t10k IDX files, gz or raw). Raises :class:`DataError` naming the missing file; reads
+    nothing (checksums and formats are checked when the data are loaded)."""
+    if name == "optdigits":
+        d = _need_dir(directory, name)
+        for f in ("optdigits.tra", "optdigits.tes"):
+            if not (d / f).is_file():
+                raise DataError(f"missing data file {str(d / f)!r}")
+    elif name in ("mnist", "fashion_mnist"):
+        d = _need_dir(directory, name)
+        for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+            _find(d, stem)
+
+
 def mnist_raw(directory: str | Path, check: bool = True) -> dict[str, np.ndarray]:
     """MNIST IDX files in ``directory`` (gz or raw). Returns ``{"x_test", "y_test"}`` and,
     when the training files are there too, ``{"x_train", "y_train"}``; uint8 images."""
