@@ -172,3 +172,18 @@ def test_device_and_input_errors_name_the_value():
     u[3] = np.nan
     with pytest.raises(ts.SeriesError, match=r"reservoir input contains NaN/inf \(first at time step 3"):
         reservoir_states(make_esn(5, 1), u)
+
+
+def test_paired_comparison_with_reservoirpy():
+    """``benchmarks.reservoir.compare``: per-seed NRMSE of both libraries on the benchmark's
+    protocol, and paired statistics consistent with them (scipy's paired t-test). Needs the
+    optional ReservoirPy (``bench`` extra); skipped without it."""
+    pytest.importorskip("reservoirpy")
+    from physlearning.benchmarks.reservoir import compare
+
+    out = compare(100, 2)
+    ours, rpy = np.array(out["nrmse_ours"]), np.array(out["nrmse_reservoirpy"])
+    assert len(ours) == len(rpy) == 2 and np.all((ours > 0.05) & (ours < 1)) and np.all((rpy > 0.05) & (rpy < 1))
+    assert out["ours_lower_in"] == int(np.sum(ours < rpy))
+    np.testing.assert_allclose(out["mean_difference"], np.mean(ours - rpy), atol=1e-4)
+    assert 0 <= out["paired_p_two_sided"] <= 1
