@@ -419,20 +419,24 @@ def _plot_sweep(table: dict, path):
     return path
 
 
+def _require_data(cfg) -> None:
+    datasets.require_files(cfg.data.name, cfg.data.dir)
+
+
 EXPERIMENTS = [
     Experiment(
         "scattering_digits", DigitsConfig, run_digits,
         "Linear wave scattering network classifies digits, trained from scattering measurements",
         headline=("test_accuracy", "n_params", "epoch_time_s", "logistic_test_accuracy", "mlp_test_accuracy"),
         tour={"network.hidden": 20, "train.epochs": 4, "baselines.enabled": False},
-        preflight=lambda cfg: datasets.require_files(cfg.data.name, cfg.data.dir),
+        preflight=_require_data,
     ),
     Experiment(
         "scattering_robustness", RobustnessConfig, run_robustness,
         "Scattering network accuracy vs measurement noise and detuning calibration error",
         headline=("test_accuracy", "worst_test_accuracy_measurement_noise", "worst_test_accuracy_calibration_error"),
         tour=None,
-        preflight=lambda cfg: datasets.require_files(cfg.data.name, cfg.data.dir),
+        preflight=_require_data,
     ),
 ]
 

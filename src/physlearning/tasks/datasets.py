@@ -182,8 +182,7 @@ def require_files(name: str, directory: str | Path) -> None:
     if name == "optdigits":
         d = _need_dir(directory, name)
         for f in ("optdigits.tra", "optdigits.tes"):
-            if not (d / f).is_file():
-                raise DataError(f"missing data file {str(d / f)!r}")
+            _checked(d, f, check=False)
     elif name in ("mnist", "fashion_mnist"):
         d = _need_dir(directory, name)
         for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
