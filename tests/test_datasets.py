@@ -18,6 +18,34 @@ def test_optdigits_sizes(shared_data):
     assert len(sp.x_train) + len(sp.x_val) == 3823 and sp.x_train.max() <= 1.0
 
 
+def test_writer_block_split_holds_out_a_contiguous_block_with_guards():
+    tr, va = datasets.writer_block_split(3823, 0.1, seed=3, guard=80)
+    assert np.array_equal(va, np.arange(1146, 1528))  # block 3 of 10 blocks of 382 rows
+    assert not set(tr) & set(range(1066, 1608)) and len(tr) == 3823 - 382 - 160
+    tr0, va0 = datasets.writer_block_split(3823, 0.1, seed=10, guard=80)  # seed mod 10 -> block 0
+    assert va0[0] == 0 and va0[-1] == 381 and tr0[0] == 462 and tr0[-1] == 3822
+
+
+def test_optdigits_rows_are_ordered_by_writer(shared_data):
+    """The evidence behind ``writer_block_split``: two images of the same digit are closer when
+    their rows are near (same writer; Alpaydin & Kaynak 1998 built the file writer by writer)
+    than when they are far apart. Random row order would give equal means."""
+    x, y, _, _ = datasets.optdigits_raw(shared_data / "optdigits")
+    x = x.astype(float)
+
+    def mean_same_class_distance(gaps):
+        d = [((x[:-g] - x[g:]) ** 2).sum(1)[y[:-g] == y[g:]] for g in gaps]
+        return np.concatenate(d).mean()
+
+    near, far = mean_same_class_distance(range(1, 9)), mean_same_class_distance(range(200, 300))
+    assert near < 0.75 * far  # measured: 915 vs ~1,390
+    sp = datasets.optdigits(shared_data / "optdigits", seed=0, val_frac=0.1, val_split="writer_block")
+    assert len(sp.x_val) == 382 and len(sp.x_train) == 3823 - 382 - datasets.WRITER_GUARD_ROWS
+    assert "writer block rows 0-381" in sp.note
+    with pytest.raises(ValueError, match="val_split = 'writers'"):
+        datasets.optdigits(shared_data / "optdigits", val_split="writers")
+
+
 def test_mnist_10k_split(shared_data):
     sp = datasets.mnist(shared_data / "mnist", seed=0, n_test=2000, val_frac=0.1)
     assert len(sp.x_test) == 2000 and len(sp.x_train) + len(sp.x_val) == 8000

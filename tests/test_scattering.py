@@ -198,6 +198,8 @@ def test_bad_inputs_have_clear_errors():
     exp = get("scattering_digits")
     with pytest.raises(ConfigError, match=r"network.kappa = 0.0: allowed values are > 0"):
         runner.resolve({"experiment": exp.name, "network": {"kappa": 0.0}})
+    with pytest.raises(ConfigError, match=r"data.val_split = 'writer_block' needs data.name = 'optdigits'"):
+        runner.resolve({"experiment": exp.name, "data": {"val_split": "writer_block"}})
     with pytest.raises(ConfigError, match=r"data.dir = '': data.name = 'optdigits'"):
         runner.resolve({"experiment": exp.name, "data": {"name": "optdigits"}})
     with pytest.raises(ConfigError, match=r"network.readout = 'phase': allowed values are"):

@@ -63,6 +63,9 @@ class Data:
                           "sklearn_digits needs no files")
     dir: str = param("", path="dir", doc="directory with optdigits.tra/.tes (or MNIST IDX files)")
     val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training rows")
+    val_split: str = param("stratified", choices=datasets.VAL_SPLITS,
+                           doc="optdigits only: random stratified rows, or a contiguous block of rows "
+                               "(held-out writers; block seed mod 10 at val_frac 0.1)")
     max_train: int = param(0, ge=0, doc="use at most this many training rows (0: all)")
 
 
@@ -130,6 +133,9 @@ class Baselines:
 
 
 def _validate_common(data: Data, net: Network, train: Train) -> None:
+    if data.val_split != "stratified" and data.name != "optdigits":
+        raise ConfigError(f"data.val_split = {data.val_split!r} needs data.name = 'optdigits' (its rows are ordered "
+                          f"by writer); data.name = {data.name!r} allows only 'stratified'")
     if data.name in ("optdigits", "mnist", "fashion_mnist") and not data.dir:
         raise ConfigError(f"data.dir = '': data.name = {data.name!r} reads its files from a directory you give "
                           "(e.g. ../shared/data/optdigits); or use data.name = 'sklearn_digits'")
@@ -163,7 +169,7 @@ class DigitsConfig:
 def load_split(data: Data, seed: int) -> datasets.Split:
     """Train / validation / test split of the configured data set, pixels checked in [0, 1]."""
     if data.name == "optdigits":
-        split = datasets.optdigits(data.dir, seed=seed, val_frac=data.val_frac)
+        split = datasets.optdigits(data.dir, seed=seed, val_frac=data.val_frac, val_split=data.val_split)
     elif data.name in ("mnist", "fashion_mnist"):
         # Fashion-MNIST ships under MNIST's file names; MNIST's checksums do not apply to it
         split = datasets.mnist(data.dir, seed=seed, val_frac=data.val_frac, check=data.name == "mnist")
