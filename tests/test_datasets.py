@@ -24,6 +24,8 @@ def test_writer_block_split_holds_out_a_contiguous_block_with_guards():
     assert not set(tr) & set(range(1066, 1608)) and len(tr) == 3823 - 382 - 160
     tr0, va0 = datasets.writer_block_split(3823, 0.1, seed=10, guard=80)  # seed mod 10 -> block 0
     assert va0[0] == 0 and va0[-1] == 381 and tr0[0] == 462 and tr0[-1] == 3822
+    with pytest.raises(ValueError, match="val_frac = 0.9: a writer block of 3441 rows"):
+        datasets.writer_block_split(3823, 0.9, seed=0)
 
 
 def test_optdigits_rows_are_ordered_by_writer(shared_data):

@@ -200,6 +200,9 @@ def test_bad_inputs_have_clear_errors():
         runner.resolve({"experiment": exp.name, "network": {"kappa": 0.0}})
     with pytest.raises(ConfigError, match=r"data.val_split = 'writer_block' needs data.name = 'optdigits'"):
         runner.resolve({"experiment": exp.name, "data": {"val_split": "writer_block"}})
+    with pytest.raises(ConfigError, match=r"data.val_frac = 0.5 with data.val_split = 'writer_block': allowed up to"):
+        runner.resolve({"experiment": exp.name, "data": {"name": "optdigits", "dir": ".", "val_split": "writer_block",
+                                                         "val_frac": 0.5}})
     with pytest.raises(ConfigError, match=r"data.dir = '': data.name = 'optdigits'"):
         runner.resolve({"experiment": exp.name, "data": {"name": "optdigits"}})
     with pytest.raises(ConfigError, match=r"network.readout = 'phase': allowed values are"):

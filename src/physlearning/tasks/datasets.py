@@ -151,6 +151,9 @@ def writer_block_split(n: int, frac: float, seed: int, guard: int = WRITER_GUARD
     idx = np.arange(n)
     val = idx[lo:hi]
     train = idx[(idx < lo - guard) | (idx >= hi + guard)]
+    if len(train) < n_val:
+        raise ValueError(f"val_frac = {frac}: a writer block of {n_val} rows plus {guard} guard rows on each side "
+                         f"leaves {len(train)} of {n} rows for training; allowed up to about 0.4")
     return train, val
 
 
@@ -166,6 +169,7 @@ def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check
     if val_split not in VAL_SPLITS:
         raise ValueError(f"val_split = {val_split!r}: allowed {VAL_SPLITS}")
     xtr, ytr, xte, yte = optdigits_raw(directory, check)
+    how = val_split
     if val_frac <= 0:
         xtr, ytr, xva, yva = xtr / 16.0, ytr, xtr[:0] / 16.0, ytr[:0]
     elif val_split == "stratified":
@@ -173,7 +177,7 @@ def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check
     else:
         tr, va = writer_block_split(len(ytr), val_frac, seed)
         xtr, ytr, xva, yva = xtr[tr] / 16.0, ytr[tr], xtr[va] / 16.0, ytr[va]
-        val_split = f"writer block rows {va[0]}-{va[-1]}, {WRITER_GUARD_ROWS} guard rows each side unused"
+        how = f"writer block rows {va[0]}-{va[-1]}, {WRITER_GUARD_ROWS} guard rows each side unused"
     return Split(
         xtr.astype(np.float32),
         ytr,
@@ -183,7 +187,7 @@ def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check
         yte,
         10,
         (8, 8),
-        f"UCI optdigits: {len(xtr)} train / {len(xva)} val (carved from the 3,823 training rows: {val_split},"
+        f"UCI optdigits: {len(xtr)} train / {len(xva)} val (carved from the 3,823 training rows: {how},"
         f" seed {seed})"
         f" / {len(xte)} test",
     )
