@@ -65,6 +65,18 @@ def test_cli_rejects_bad_value_before_work(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_ep_writer_block_split_is_checked_and_used(shared_data, tmp_path, capsys):
+    rc = main(["run", str(EXAMPLES / "ep_hopfield_digits.toml"), "--out", str(tmp_path / "r"),
+               "--set", "data.val_split=writer_block"])
+    assert rc == 2 and "data.val_split = 'writer_block' needs data.name = 'optdigits'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    from physlearning.experiments.ep import load_split
+
+    _, cfg = runner.load(EXAMPLES / "ep_hopfield_digits.toml", [
+        "data.name=optdigits", f"data.dir='{shared_data / 'optdigits'}'", "data.val_split=writer_block"])
+    assert "writer block rows 0-381" in load_split(cfg.data, seed=0).note
+
+
 class _NaNAfter(LearningRule):
     """Gradient -1 on every parameter until the first-layer biases sum past a threshold,
     then NaN (a simulated divergence in epoch 2)."""

@@ -41,6 +41,9 @@ class DataConfig:
     dir: str = param("", path="dir", doc="directory holding the data files (optdigits/mnist)")
     n_test: int = param(2000, ge=1, doc="MNIST with only the 10k split: images held out for test")
     val_frac: float = param(0.1, gt=0, lt=0.5, doc="share of the training set used for validation")
+    val_split: str = param("stratified", choices=datasets.VAL_SPLITS,
+                           doc="optdigits only: random stratified rows, or a contiguous block of rows "
+                               "(held-out writers; block seed mod 10 at val_frac 0.1)")
     check: bool = param(True, doc="verify published SHA-256 checksums")
 
 
@@ -103,6 +106,8 @@ class HopfieldConfig:
                 f"train.weight_decay = {self.train.weight_decay!r}: needs train.optimizer = 'adamw' "
                 f"(got {self.train.optimizer!r})"
             )
+        if problem := datasets.val_split_problem(self.data.name, self.data.val_split, self.data.val_frac):
+            raise ConfigError(problem)
         if self.data.name in ("optdigits", "mnist") and not self.data.dir:
             raise ConfigError(f"data.dir = '': data.name = {self.data.name!r} needs the directory holding its files")
 
@@ -111,7 +116,7 @@ def load_split(cfg: DataConfig, seed: int) -> datasets.Split:
     if cfg.name == "digits":
         return datasets.sklearn_digits(seed=seed, val_frac=cfg.val_frac)
     if cfg.name == "optdigits":
-        return datasets.optdigits(cfg.dir, seed=seed, val_frac=cfg.val_frac, check=cfg.check)
+        return datasets.optdigits(cfg.dir, seed=seed, val_frac=cfg.val_frac, check=cfg.check, val_split=cfg.val_split)
     return datasets.mnist(cfg.dir, seed=seed, n_test=cfg.n_test, val_frac=cfg.val_frac, check=cfg.check)
 
 

@@ -133,12 +133,8 @@ class Baselines:
 
 
 def _validate_common(data: Data, net: Network, train: Train) -> None:
-    if data.val_split != "stratified" and data.name != "optdigits":
-        raise ConfigError(f"data.val_split = {data.val_split!r} needs data.name = 'optdigits' (its rows are ordered "
-                          f"by writer); data.name = {data.name!r} allows only 'stratified'")
-    if data.val_split == "writer_block" and data.val_frac > 0.4:
-        raise ConfigError(f"data.val_frac = {data.val_frac} with data.val_split = 'writer_block': allowed up to 0.4 "
-                          "(the block and its guard rows would leave too few training rows)")
+    if problem := datasets.val_split_problem(data.name, data.val_split, data.val_frac):
+        raise ConfigError(problem)
     if data.name in ("optdigits", "mnist", "fashion_mnist") and not data.dir:
         raise ConfigError(f"data.dir = '': data.name = {data.name!r} reads its files from a directory you give "
                           "(e.g. ../shared/data/optdigits); or use data.name = 'sklearn_digits'")

@@ -153,11 +153,24 @@ def writer_block_split(n: int, frac: float, seed: int, guard: int = WRITER_GUARD
     train = idx[(idx < lo - guard) | (idx >= hi + guard)]
     if len(train) < n_val:
         raise ValueError(f"val_frac = {frac}: a writer block of {n_val} rows plus {guard} guard rows on each side "
-                         f"leaves {len(train)} of {n} rows for training; allowed up to about 0.4")
+                         f"leaves {len(train)} of {n} rows for training; allowed up to {WRITER_BLOCK_MAX_FRAC}")
     return train, val
 
 
 VAL_SPLITS = ("stratified", "writer_block")
+WRITER_BLOCK_MAX_FRAC = 0.4
+
+
+def val_split_problem(name: str, val_split: str, val_frac: float) -> str | None:
+    """Why the config keys ``data.name``/``data.val_split``/``data.val_frac`` do not fit together
+    (None if they do): checked before a run starts."""
+    if val_split != "stratified" and name != "optdigits":
+        return (f"data.val_split = {val_split!r} needs data.name = 'optdigits' (its rows are ordered by writer); "
+                f"data.name = {name!r} allows only 'stratified'")
+    if val_split == "writer_block" and val_frac > WRITER_BLOCK_MAX_FRAC:
+        return (f"data.val_frac = {val_frac} with data.val_split = 'writer_block': allowed up to "
+                f"{WRITER_BLOCK_MAX_FRAC} (the block and its guard rows would leave too few training rows)")
+    return None
 
 
 def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check: bool = True,
