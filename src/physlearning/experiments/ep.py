@@ -41,9 +41,7 @@ class DataConfig:
     dir: str = param("", path="dir", doc="directory holding the data files (optdigits/mnist)")
     n_test: int = param(2000, ge=1, doc="MNIST with only the 10k split: images held out for test")
     val_frac: float = param(0.1, gt=0, lt=0.5, doc="share of the training set used for validation")
-    val_split: str = param("stratified", choices=datasets.VAL_SPLITS,
-                           doc="optdigits only: random stratified rows, or a contiguous block of rows "
-                               "(held-out writers; block seed mod 10 at val_frac 0.1)")
+    val_split: str = param("stratified", choices=datasets.VAL_SPLITS, doc=datasets.VAL_SPLIT_DOC)
     check: bool = param(True, doc="verify published SHA-256 checksums")
 
 

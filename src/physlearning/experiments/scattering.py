@@ -63,9 +63,7 @@ class Data:
                           "sklearn_digits needs no files")
     dir: str = param("", path="dir", doc="directory with optdigits.tra/.tes (or MNIST IDX files)")
     val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training rows")
-    val_split: str = param("stratified", choices=datasets.VAL_SPLITS,
-                           doc="optdigits only: random stratified rows, or a contiguous block of rows "
-                               "(held-out writers; block seed mod 10 at val_frac 0.1)")
+    val_split: str = param("stratified", choices=datasets.VAL_SPLITS, doc=datasets.VAL_SPLIT_DOC)
     max_train: int = param(0, ge=0, doc="use at most this many training rows (0: all)")
 
 

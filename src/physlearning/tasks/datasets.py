@@ -128,8 +128,12 @@ def optdigits_raw(directory: str | Path, check: bool = True) -> tuple[np.ndarray
     return xtr, ytr, xte, yte
 
 
+VAL_SPLITS = ("stratified", "writer_block")
+VAL_SPLIT_DOC = ("optdigits only: random stratified rows, or a contiguous block of rows "
+                 "(held-out writers; block seed mod 10 at val_frac 0.1)")
 WRITER_GUARD_ROWS = 80
 """Training rows dropped on each side of a writer-block validation split (see ``writer_block_split``)."""
+WRITER_BLOCK_MAX_FRAC = 0.4
 
 
 def writer_block_split(n: int, frac: float, seed: int, guard: int = WRITER_GUARD_ROWS) -> tuple[np.ndarray, ...]:
@@ -157,10 +161,6 @@ def writer_block_split(n: int, frac: float, seed: int, guard: int = WRITER_GUARD
     return train, val
 
 
-VAL_SPLITS = ("stratified", "writer_block")
-WRITER_BLOCK_MAX_FRAC = 0.4
-
-
 def val_split_problem(name: str, val_split: str, val_frac: float) -> str | None:
     """Why the config keys ``data.name``/``data.val_split``/``data.val_frac`` do not fit together
     (None if they do): checked before a run starts."""
@@ -181,15 +181,16 @@ def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check
     see ``writer_block_split``)."""
     if val_split not in VAL_SPLITS:
         raise ValueError(f"val_split = {val_split!r}: allowed {VAL_SPLITS}")
-    xtr, ytr, xte, yte = optdigits_raw(directory, check)
+    x, y, xte, yte = optdigits_raw(directory, check)
+    x = x / 16.0
     how = val_split
     if val_frac <= 0:
-        xtr, ytr, xva, yva = xtr / 16.0, ytr, xtr[:0] / 16.0, ytr[:0]
+        xtr, ytr, xva, yva = x, y, x[:0], y[:0]
     elif val_split == "stratified":
-        xtr, ytr, xva, yva = stratified_split(xtr / 16.0, ytr, val_frac, seed)
+        xtr, ytr, xva, yva = stratified_split(x, y, val_frac, seed)
     else:
-        tr, va = writer_block_split(len(ytr), val_frac, seed)
-        xtr, ytr, xva, yva = xtr[tr] / 16.0, ytr[tr], xtr[va] / 16.0, ytr[va]
+        tr, va = writer_block_split(len(y), val_frac, seed)
+        xtr, ytr, xva, yva = x[tr], y[tr], x[va], y[va]
         how = f"writer block rows {va[0]}-{va[-1]}, {WRITER_GUARD_ROWS} guard rows each side unused"
     return Split(
         xtr.astype(np.float32),
