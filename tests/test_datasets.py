@@ -44,6 +44,8 @@ def test_optdigits_rows_are_ordered_by_writer(shared_data):
     sp = datasets.optdigits(shared_data / "optdigits", seed=0, val_frac=0.1, val_split="writer_block")
     assert len(sp.x_val) == 382 and len(sp.x_train) == 3823 - 382 - datasets.WRITER_GUARD_ROWS
     assert "writer block rows 0-381" in sp.note
+    whole = datasets.optdigits(shared_data / "optdigits", val_frac=0, val_split="writer_block")
+    assert len(whole.x_train) == 3823 and len(whole.x_val) == 0 and "no validation rows" in whole.note
     with pytest.raises(ValueError, match="val_split = 'writers'"):
         datasets.optdigits(shared_data / "optdigits", val_split="writers")
 

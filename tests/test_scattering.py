@@ -203,6 +203,8 @@ def test_bad_inputs_have_clear_errors():
     with pytest.raises(ConfigError, match=r"data.val_frac = 0.5 with data.val_split = 'writer_block': allowed up to"):
         runner.resolve({"experiment": exp.name, "data": {"name": "optdigits", "dir": ".", "val_split": "writer_block",
                                                          "val_frac": 0.5}})
+    with pytest.raises(ConfigError, match=r"data.val_frac = 0 leaves no validation rows, but train.select = 'val'"):
+        runner.resolve({"experiment": exp.name, "data": {"val_frac": 0}, "train": {"select": "val"}})
     with pytest.raises(ConfigError, match=r"data.dir = '': data.name = 'optdigits'"):
         runner.resolve({"experiment": exp.name, "data": {"name": "optdigits"}})
     with pytest.raises(ConfigError, match=r"network.readout = 'phase': allowed values are"):
@@ -251,6 +253,9 @@ def test_example_config_end_to_end(tmp_path, shared_data):
                                 "network.hidden=8", "train.epochs=3", "train.lr=0.05", "baselines.enabled=false"])
     summary, path = runner.run(exp, cfg, tmp_path / "r")
     assert summary["status"] == "ok" and summary["test_accuracy"] > 0.5  # chance: 0.1
+    # the example trains on all training rows (no validation split) and tests the final model
+    assert summary["val_accuracy"] is None and summary["selected_epoch"] == 3
+    assert "first 1200 training rows used" in summary["data"]
     assert (path / "plots" / "scattering_training.png").is_file()
     assert (path / "checkpoint.eqx").is_file() and (path / "summary.json").is_file()
 

@@ -62,7 +62,8 @@ class Data:
                       doc="optdigits / mnist / fashion_mnist (IDX files, same names) read data.dir; "
                           "sklearn_digits needs no files")
     dir: str = param("", path="dir", doc="directory with optdigits.tra/.tes (or MNIST IDX files)")
-    val_frac: float = param(0.1, gt=0, lt=1, doc="validation share carved from the training rows")
+    val_frac: float = param(0.1, ge=0, lt=1, doc="validation share carved from the training rows (0: none, "
+                            "train on all of them; needs train.select = 'final')")
     val_split: str = param("stratified", choices=datasets.VAL_SPLITS, doc=datasets.VAL_SPLIT_DOC)
     max_train: int = param(0, ge=0, doc="use at most this many training rows (0: all)")
 
@@ -133,6 +134,9 @@ class Baselines:
 def _validate_common(data: Data, net: Network, train: Train) -> None:
     if problem := datasets.val_split_problem(data.name, data.val_split, data.val_frac):
         raise ConfigError(problem)
+    if data.val_frac == 0 and train.select != "final":
+        raise ConfigError(f"data.val_frac = 0 leaves no validation rows, but train.select = {train.select!r} "
+                          "chooses the model on them; use train.select = 'final' or data.val_frac > 0")
     if data.name in ("optdigits", "mnist", "fashion_mnist") and not data.dir:
         raise ConfigError(f"data.dir = '': data.name = {data.name!r} reads its files from a directory you give "
                           "(e.g. ../shared/data/optdigits); or use data.name = 'sklearn_digits'")
@@ -290,7 +294,7 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
                       label_smoothing=cfg.train.label_smoothing)
     cpu0 = time.process_time()
     res = trainer.fit(net0, (split.x_train, datasets.one_hot(split.y_train, split.n_classes)),
-                      (split.x_val, split.y_val))
+                      (split.x_val, split.y_val) if len(split.y_val) else None)
     res.cpu_time_s = time.process_time() - cpu0  # type: ignore[attr-defined]
     return res, predict, cost, net0
 

@@ -90,7 +90,10 @@ def sklearn_digits(seed: int = 0, test_frac: float = 0.2, val_frac: float = 0.1)
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)
     xtr, ytr, xte, yte = stratified_split(x, d.target, test_frac, seed)
-    xtr, ytr, xva, yva = stratified_split(xtr, ytr, val_frac / (1 - test_frac), seed + 1)
+    if val_frac > 0:
+        xtr, ytr, xva, yva = stratified_split(xtr, ytr, val_frac / (1 - test_frac), seed + 1)
+    else:
+        xva, yva = xtr[:0], ytr[:0]
     return Split(
         xtr,
         ytr,
@@ -186,6 +189,7 @@ def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check
     how = val_split
     if val_frac <= 0:
         xtr, ytr, xva, yva = x, y, x[:0], y[:0]
+        how = "no validation rows"
     elif val_split == "stratified":
         xtr, ytr, xva, yva = stratified_split(x, y, val_frac, seed)
     else:
