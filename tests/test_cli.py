@@ -60,3 +60,23 @@ def test_tour_refuses_unknown_pillars(tmp_path, capsys):
     assert main(["tour", "--only", "bogus", "--out", str(tmp_path / "t")]) == 2
     assert "tour --only ['bogus']: allowed values are" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_curves_averages_a_metric_over_run_folders(tmp_path, capsys):
+    """``physlearning curves``: per-epoch mean over folds. Two runs with val_loss (e - 3)^2 + 1
+    and (e - 5)^2 + 1 over epochs 1..6 (the second also has epoch 7, which only it recorded):
+    the mean (e - 4)^2 + 2 is lowest at epoch 4 (value 2); each run's own best is 3 / 5, where
+    the mean is 3; the last common epoch is 6 (mean 6)."""
+    for name, centre, last in (("a", 3, 6), ("b", 5, 7)):
+        d = tmp_path / name
+        d.mkdir()
+        rows = [{"epoch": e, "train_loss": 0.0, "val_loss": (e - centre) ** 2 + 1.0} for e in range(1, last + 1)]
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["curves", str(tmp_path / "a"), str(tmp_path / "b"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["runs"] == 2 and out["epochs"] == [1, 6]
+    assert out["best_epoch"] == 4 and out["best_mean"] == pytest.approx(2.0)
+    assert out["last_epoch"] == 6 and out["last_mean"] == pytest.approx(6.0)
+    assert out["own_best_epochs"] == [3, 5] and out["mean_at_own_best"] == pytest.approx([3.0, 3.0])
+    assert main(["curves", str(tmp_path / "a"), "--metric", "val_accuracy"]) == 2
+    assert "no epoch records with metric 'val_accuracy'" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Command line: ``physlearning {tour,run,list,report,matrix,bench}``."""
+"""Command line: ``physlearning {tour,run,list,report,curves,matrix,bench}``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,24 @@ def _cmd_report(args) -> int:
     if not (run_dir / "metrics.jsonl").is_file() and not (run_dir / "summary.json").is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run folder (no metrics.jsonl or summary.json)")
     print(write_report(run_dir))
+    return 0
+
+
+def _cmd_curves(args) -> int:
+    from physlearning.experiments.report import mean_curve
+
+    try:
+        out = mean_curve(args.run_dirs, args.metric, minimize=not args.max)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{out['metric']}, mean over {out['runs']} runs per epoch (epochs {out['epochs'][0]}-{out['epochs'][1]})")
+    print(f"  best mean     {out['best_mean']:.6g} at epoch {out['best_epoch']}")
+    print(f"  last epoch    {out['last_mean']:.6g} at epoch {out['last_epoch']}")
+    for d, e, v in zip(args.run_dirs, out["own_best_epochs"], out["mean_at_own_best"]):
+        print(f"  {d}: own best epoch {e}, mean there {v:.6g}")
     return 0
 
 
@@ -113,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild plots and report.md of a run folder")
     rep.add_argument("run_dir")
     rep.set_defaults(fn=_cmd_report)
+    c = sub.add_parser("curves", help="mean of a metric per epoch over run folders (e.g. cross-validation folds)")
+    c.add_argument("run_dirs", nargs="+")
+    c.add_argument("--metric", default="val_loss")
+    c.add_argument("--max", action="store_true", help="higher is better (e.g. val_accuracy)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=_cmd_curves)
     m = sub.add_parser("matrix", help="rule x substrate gradient check against autodiff")
     m.add_argument("--json", action="store_true")
     m.set_defaults(fn=_cmd_matrix)

@@ -57,3 +57,31 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))
     return out
+
+
+def mean_curve(run_dirs: list[str | Path], metric: str = "val_loss", minimize: bool = True) -> dict:
+    """Mean of ``metric`` per epoch over several run folders, e.g. the folds of a k-fold
+    cross-validation (one run per validation block): the epoch where the mean is best, the mean
+    there and at the last epoch, and each run's own best epoch with the mean at that epoch.
+    Only epochs that every run recorded count."""
+    import numpy as np
+
+    curves = []
+    for d in run_dirs:
+        rows = [r for r in read_metrics(d) if metric in r and "epoch" in r]
+        if not rows:
+            keys = sorted({k for r in read_metrics(d) for k in r} - {"epoch", "time_s", "event", "message"})
+            raise ValueError(f"{str(d)!r}: no epoch records with metric {metric!r} (metrics there: {keys})")
+        curves.append({int(r["epoch"]): float(r[metric]) for r in rows})
+    epochs = sorted(set.intersection(*(set(c) for c in curves)))
+    if not epochs:
+        raise ValueError(f"the {len(curves)} runs share no epoch with metric {metric!r}")
+    table = np.array([[c[e] for e in epochs] for c in curves])
+    mean = table.mean(0)
+    pick = np.argmin if minimize else np.argmax
+    own = [epochs[int(pick(row))] for row in table]
+    best = int(pick(mean))
+    return {"metric": metric, "runs": len(curves), "epochs": [epochs[0], epochs[-1]],
+            "best_epoch": epochs[best], "best_mean": float(mean[best]),
+            "last_epoch": epochs[-1], "last_mean": float(mean[-1]),
+            "own_best_epochs": own, "mean_at_own_best": [float(mean[epochs.index(e)]) for e in own]}
