@@ -78,5 +78,21 @@ def test_curves_averages_a_metric_over_run_folders(tmp_path, capsys):
     assert out["best_epoch"] == 4 and out["best_mean"] == pytest.approx(2.0)
     assert out["last_epoch"] == 6 and out["last_mean"] == pytest.approx(6.0)
     assert out["own_best_epochs"] == [3, 5] and out["mean_at_own_best"] == pytest.approx([3.0, 3.0])
+    assert main(["curves", str(tmp_path / "a"), str(tmp_path / "b"), "--at", "1", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "best mean     2 at epoch 4" in text and "epoch 1       11" in text and "own best epoch 5" in text
     assert main(["curves", str(tmp_path / "a"), "--metric", "val_accuracy"]) == 2
     assert "no epoch records with metric 'val_accuracy'" in capsys.readouterr().err
+    assert main(["curves", str(tmp_path / "a"), "--at", "9"]) == 2
+    assert "--at 9: not an epoch every run recorded (1-6)" in capsys.readouterr().err
+    assert main(["curves", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    # accuracy metrics: higher is better by default; a diverged run is refused, not averaged
+    with open(tmp_path / "a" / "metrics.jsonl", "a") as f:
+        extra = ({"epoch": 7, "val_accuracy": 0.9}, {"epoch": 8, "val_accuracy": 0.5}, {"epoch": 9, "val_loss": "nan"})
+        for row in extra:
+            f.write(json.dumps(row) + "\n")
+    assert main(["curves", str(tmp_path / "a"), "--metric", "val_accuracy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["best_epoch"] == 7
+    assert main(["curves", str(tmp_path / "a")]) == 2
+    assert "val_loss is not finite at epoch 9" in capsys.readouterr().err

@@ -85,4 +85,6 @@ def test_digits_split_is_stratified_and_fixed():
     a = datasets.sklearn_digits(seed=3)
     b = datasets.sklearn_digits(seed=3)
     assert np.array_equal(a.y_test, b.y_test) and len(a.x_test) == 360
+    whole = datasets.sklearn_digits(seed=3, val_frac=0)  # no validation rows: all 1,437 non-test rows train
+    assert len(whole.x_train) == 1797 - 360 and len(whole.x_val) == 0 and np.array_equal(whole.y_test, a.y_test)
     assert datasets.xor()[0].shape == (4, 2)

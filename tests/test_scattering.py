@@ -205,6 +205,9 @@ def test_bad_inputs_have_clear_errors():
                                                          "val_frac": 0.5}})
     with pytest.raises(ConfigError, match=r"data.val_frac = 0 leaves no validation rows, but train.select = 'val'"):
         runner.resolve({"experiment": exp.name, "data": {"val_frac": 0}, "train": {"select": "val"}})
+    with pytest.raises(ConfigError, match=r"data.val_split = 'writer_block' with data.val_frac = 0: there are no"):
+        runner.resolve({"experiment": exp.name, "data": {"name": "optdigits", "dir": ".", "val_split": "writer_block",
+                                                         "val_frac": 0}, "train": {"select": "final"}})
     with pytest.raises(ConfigError, match=r"data.dir = '': data.name = 'optdigits'"):
         runner.resolve({"experiment": exp.name, "data": {"name": "optdigits"}})
     with pytest.raises(ConfigError, match=r"network.readout = 'phase': allowed values are"):

@@ -51,7 +51,7 @@ def _cmd_curves(args) -> int:
     from physlearning.experiments.report import mean_curve
 
     try:
-        out = mean_curve(args.run_dirs, args.metric, minimize=not args.max)
+        out = mean_curve(args.run_dirs, args.metric, minimize=False if args.max else None)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if args.json:
@@ -60,6 +60,10 @@ def _cmd_curves(args) -> int:
     print(f"{out['metric']}, mean over {out['runs']} runs per epoch (epochs {out['epochs'][0]}-{out['epochs'][1]})")
     print(f"  best mean     {out['best_mean']:.6g} at epoch {out['best_epoch']}")
     print(f"  last epoch    {out['last_mean']:.6g} at epoch {out['last_epoch']}")
+    for e in args.at:
+        if e not in out["mean"]:
+            raise ConfigError(f"--at {e}: not an epoch every run recorded ({out['epochs'][0]}-{out['epochs'][1]})")
+        print(f"  epoch {e:<7} {out['mean'][e]:.6g}")
     for d, e, v in zip(args.run_dirs, out["own_best_epochs"], out["mean_at_own_best"]):
         print(f"  {d}: own best epoch {e}, mean there {v:.6g}")
     return 0
@@ -134,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("curves", help="mean of a metric per epoch over run folders (e.g. cross-validation folds)")
     c.add_argument("run_dirs", nargs="+")
     c.add_argument("--metric", default="val_loss")
-    c.add_argument("--max", action="store_true", help="higher is better (e.g. val_accuracy)")
+    c.add_argument("--max", action="store_true", help="higher is better (default: only for *accuracy* metrics)")
+    c.add_argument("--at", type=int, nargs="*", default=[], metavar="EPOCH", help="also print the mean at these epochs")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=_cmd_curves)
     m = sub.add_parser("matrix", help="rule x substrate gradient check against autodiff")

@@ -22,6 +22,7 @@ def curves(
         keys = sorted(
             {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and ("loss" in k or "accuracy" in k)}
         )
+    keys = [k for k in keys if any(k in r for r in rows)]  # e.g. no val_* keys without validation rows
     loss_keys = [k for k in keys if "accuracy" not in k]
     acc_keys = [k for k in keys if "accuracy" in k]
     ncols = (1 if loss_keys else 0) + (1 if acc_keys else 0)

@@ -59,20 +59,28 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
     return out
 
 
-def mean_curve(run_dirs: list[str | Path], metric: str = "val_loss", minimize: bool = True) -> dict:
+def mean_curve(run_dirs: list[str | Path], metric: str = "val_loss", minimize: bool | None = None) -> dict:
     """Mean of ``metric`` per epoch over several run folders, e.g. the folds of a k-fold
     cross-validation (one run per validation block): the epoch where the mean is best, the mean
     there and at the last epoch, and each run's own best epoch with the mean at that epoch.
-    Only epochs that every run recorded count."""
+    Only epochs that every run recorded count. ``minimize`` None: lower is better unless the
+    metric's name contains "accuracy"."""
     import numpy as np
 
+    if minimize is None:
+        minimize = "accuracy" not in metric
     curves = []
     for d in run_dirs:
+        if not (Path(d) / "metrics.jsonl").is_file():
+            raise ValueError(f"{str(d)!r} is not a run folder (no metrics.jsonl)")
         rows = [r for r in read_metrics(d) if metric in r and "epoch" in r]
         if not rows:
             keys = sorted({k for r in read_metrics(d) for k in r} - {"epoch", "time_s", "event", "message"})
             raise ValueError(f"{str(d)!r}: no epoch records with metric {metric!r} (metrics there: {keys})")
-        curves.append({int(r["epoch"]): float(r[metric]) for r in rows})
+        curve = {int(r["epoch"]): float(r[metric]) for r in rows}
+        if bad := [e for e, v in curve.items() if not np.isfinite(v)]:
+            raise ValueError(f"{str(d)!r}: {metric} is not finite at epoch {bad[0]} (the run diverged)")
+        curves.append(curve)
     epochs = sorted(set.intersection(*(set(c) for c in curves)))
     if not epochs:
         raise ValueError(f"the {len(curves)} runs share no epoch with metric {metric!r}")
@@ -81,7 +89,8 @@ def mean_curve(run_dirs: list[str | Path], metric: str = "val_loss", minimize: b
     pick = np.argmin if minimize else np.argmax
     own = [epochs[int(pick(row))] for row in table]
     best = int(pick(mean))
-    return {"metric": metric, "runs": len(curves), "epochs": [epochs[0], epochs[-1]],
+    return {"metric": metric, "minimize": minimize, "runs": len(curves), "epochs": [epochs[0], epochs[-1]],
             "best_epoch": epochs[best], "best_mean": float(mean[best]),
             "last_epoch": epochs[-1], "last_mean": float(mean[-1]),
-            "own_best_epochs": own, "mean_at_own_best": [float(mean[epochs.index(e)]) for e in own]}
+            "own_best_epochs": own, "mean_at_own_best": [float(mean[epochs.index(e)]) for e in own],
+            "mean": {e: float(m) for e, m in zip(epochs, mean)}}

@@ -65,7 +65,8 @@ class Data:
     val_frac: float = param(0.1, ge=0, lt=1, doc="validation share carved from the training rows (0: none, "
                             "train on all of them; needs train.select = 'final')")
     val_split: str = param("stratified", choices=datasets.VAL_SPLITS, doc=datasets.VAL_SPLIT_DOC)
-    max_train: int = param(0, ge=0, doc="use at most this many training rows (0: all)")
+    max_train: int = param(0, ge=0, doc="use at most this many training rows, the first of the training split "
+                           "(0: all; optdigits without a stratified split keeps file order, i.e. the first writers)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -170,6 +170,9 @@ def val_split_problem(name: str, val_split: str, val_frac: float) -> str | None:
     if val_split != "stratified" and name != "optdigits":
         return (f"data.val_split = {val_split!r} needs data.name = 'optdigits' (its rows are ordered by writer); "
                 f"data.name = {name!r} allows only 'stratified'")
+    if val_split != "stratified" and val_frac == 0:
+        return (f"data.val_split = {val_split!r} with data.val_frac = 0: there are no validation rows to hold out; "
+                "give data.val_frac > 0 (e.g. 0.1) or leave data.val_split at 'stratified'")
     if val_split == "writer_block" and val_frac > WRITER_BLOCK_MAX_FRAC:
         return (f"data.val_frac = {val_frac} with data.val_split = 'writer_block': allowed up to "
                 f"{WRITER_BLOCK_MAX_FRAC} (the block and its guard rows would leave too few training rows)")
