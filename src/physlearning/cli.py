@@ -54,6 +54,8 @@ def _cmd_curves(args) -> int:
         out = mean_curve(args.run_dirs, args.metric, minimize=False if args.max else None)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if missing := [e for e in args.at if e not in out["mean"]]:
+        raise ConfigError(f"--at {missing[0]}: not an epoch every run recorded ({out['epochs'][0]}-{out['epochs'][1]})")
     if args.json:
         print(json.dumps(out))
         return 0
@@ -61,8 +63,6 @@ def _cmd_curves(args) -> int:
     print(f"  best mean     {out['best_mean']:.6g} at epoch {out['best_epoch']}")
     print(f"  last epoch    {out['last_mean']:.6g} at epoch {out['last_epoch']}")
     for e in args.at:
-        if e not in out["mean"]:
-            raise ConfigError(f"--at {e}: not an epoch every run recorded ({out['epochs'][0]}-{out['epochs'][1]})")
         print(f"  epoch {e:<7} {out['mean'][e]:.6g}")
     for d, e, v in zip(args.run_dirs, out["own_best_epochs"], out["mean_at_own_best"]):
         print(f"  {d}: own best epoch {e}, mean there {v:.6g}")

@@ -73,9 +73,10 @@ def mean_curve(run_dirs: list[str | Path], metric: str = "val_loss", minimize: b
     for d in run_dirs:
         if not (Path(d) / "metrics.jsonl").is_file():
             raise ValueError(f"{str(d)!r} is not a run folder (no metrics.jsonl)")
-        rows = [r for r in read_metrics(d) if metric in r and "epoch" in r]
+        records = read_metrics(d)
+        rows = [r for r in records if metric in r and "epoch" in r]
         if not rows:
-            keys = sorted({k for r in read_metrics(d) for k in r} - {"epoch", "time_s", "event", "message"})
+            keys = sorted({k for r in records for k in r} - {"epoch", "time_s", "event", "message"})
             raise ValueError(f"{str(d)!r}: no epoch records with metric {metric!r} (metrics there: {keys})")
         curve = {int(r["epoch"]): float(r[metric]) for r in rows}
         if bad := [e for e, v in curve.items() if not np.isfinite(v)]:
@@ -87,10 +88,10 @@ def mean_curve(run_dirs: list[str | Path], metric: str = "val_loss", minimize: b
     table = np.array([[c[e] for e in epochs] for c in curves])
     mean = table.mean(0)
     pick = np.argmin if minimize else np.argmax
-    own = [epochs[int(pick(row))] for row in table]
+    own = [int(pick(row)) for row in table]
     best = int(pick(mean))
     return {"metric": metric, "minimize": minimize, "runs": len(curves), "epochs": [epochs[0], epochs[-1]],
             "best_epoch": epochs[best], "best_mean": float(mean[best]),
             "last_epoch": epochs[-1], "last_mean": float(mean[-1]),
-            "own_best_epochs": own, "mean_at_own_best": [float(mean[epochs.index(e)]) for e in own],
+            "own_best_epochs": [epochs[i] for i in own], "mean_at_own_best": [float(mean[i]) for i in own],
             "mean": {e: float(m) for e, m in zip(epochs, mean)}}
