@@ -5,7 +5,7 @@ import json
 import pytest
 
 from physlearning.cli import main
-from physlearning.experiments import registry
+from physlearning.runs import registry
 
 
 def test_list_shows_every_experiment(capsys):

@@ -3,7 +3,7 @@
 import pytest
 
 from physlearning.config import ConfigError
-from physlearning.experiments import runner
+from physlearning.runs import runner
 
 BASE = {"experiment": "ep_hopfield", "seed": 0}
 

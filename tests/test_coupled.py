@@ -11,10 +11,10 @@ import pytest
 
 from physlearning.config import ConfigError
 from physlearning.core import SquaredError
-from physlearning.experiments import runner
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.coupled import CoupledLearning, clamped_equilibrium
 from physlearning.rules.equilibrium import Equilibrium
+from physlearning.runs import runner
 from physlearning.substrates.resistors import ResistorNetwork
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -45,8 +45,8 @@ def test_small_eta_limit_is_gradient_scaled_by_output_conductance(x64):
     one output and one sample that is K times the exact gradient of C = (y - t)^2 / 2."""
     net = _bridge()
     x, t = jnp.array([[1.0]]), jnp.array([[0.1]])
-    ref = ImplicitAutodiff(SOLVER).gradient(net, (x, t), SquaredError(), None)[0].g
-    cl = CoupledLearning(1e-5, SOLVER).gradient(net, (x, t), SquaredError(), None)[0].g
+    ref = ImplicitAutodiff(SOLVER).estimate(net, (x, t), SquaredError(), None)[0].g
+    cl = CoupledLearning(1e-5, SOLVER).estimate(net, (x, t), SquaredError(), None)[0].g
     free, _ = SOLVER.solve(net, x[0], 0.0, t[0], SquaredError())
     h = np.asarray(jax.hessian(lambda s: net.energy(s, x[0]))(free))  # free nodes (1, 2)
     k_eff = h[1, 1] - h[1, 0] * h[0, 1] / h[0, 0]

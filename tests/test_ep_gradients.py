@@ -33,7 +33,7 @@ FIXED_POINT = Equilibrium(method="fixed_point", rtol=1e-13, atol=1e-13, max_step
 
 def _grad(rule, net, batch, cost=None):
     cost = SquaredError() if cost is None else cost
-    return eqx.filter_jit(rule.gradient)(net, batch, cost, jax.random.PRNGKey(0))
+    return eqx.filter_jit(rule.estimate)(net, batch, cost, jax.random.PRNGKey(0))
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_measurement_noise_perturbs_estimate_without_bias(x64):
     net, batch = _instance()
     clean, _ = _grad(EquilibriumPropagation(0.05, "symmetric", 4, SOLVER), net, batch)
     noisy_rule = EquilibriumPropagation(0.05, "symmetric", 4, SOLVER, GaussianMeasurementNoise(1e-4))
-    fn = eqx.filter_jit(noisy_rule.gradient)
+    fn = eqx.filter_jit(noisy_rule.estimate)
     draws = [fn(net, batch, SquaredError(), jax.random.PRNGKey(i))[0] for i in range(64)]
     one = float(tree_rel_error(draws[0], clean))
     mean = jax.tree_util.tree_map(lambda *a: sum(a) / len(a), *draws)

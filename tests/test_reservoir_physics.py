@@ -83,7 +83,7 @@ def test_linear_delay_line_memory_capacity_reaches_bound():
 
 def test_esn_echo_state_property():
     """Spectral radius < 1: states from different initial conditions converge (Jaeger 2001)."""
-    res = make_esn(50, 1, seed=0, spectral_radius=0.8)
+    res = make_esn(50, 1, seed=0, spectral_radius=0.8, input_scaling=1.0, bias_scaling=0.0)
     u = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (200, 1)), jnp.float32)
     a = res.states(u)
     b = res.states(u, state0=jnp.ones(50) * 0.9)
@@ -96,11 +96,11 @@ def test_chunk_parallel_states_match_sequential(kind):
     them reproduce the sequential scan to float32 rounding; the seam estimate tracks the
     deviation, and a too-short warm-up shows up in it."""
     if kind == "esn":
-        res = make_esn(60, 1, seed=1, spectral_radius=0.9)
+        res = make_esn(60, 1, seed=1, spectral_radius=0.9, input_scaling=1.0, bias_scaling=0.0)
     else:
         from physlearning.substrates.reservoirs.stno import make_stno
         res = make_stno(20, 1, seed=0, input_scaling=0.5, coupling=0.5, density=0.3, gamma_g=0.5, q=2.0,
-                        zeta_dc=1.5, sample_time=1.0, substeps=20)
+                        zeta_dc=1.5, sample_time=1.0, substeps=20, bias_scaling=0.0)
     u = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (1000, 1)), jnp.float32)
     ref = np.asarray(res.states(u))
     phi, seam = res.states_parallel(u, chunk=70, overlap=150)  # 1000 = 14 chunks + a padded one

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from physlearning.cli import main
-from physlearning.core import LearningRule, SquaredError
-from physlearning.experiments import runner
-from physlearning.experiments.runstore import RunExistsError, RunStore, read_metrics
-from physlearning.experiments.trainer import DivergenceError, Trainer, make_optimizer
+from physlearning.core import SquaredError, StatelessRule
+from physlearning.runs import runner
+from physlearning.runs.store import RunExistsError, RunStore, read_metrics
 from physlearning.substrates.hopfield import LayeredHopfield
+from physlearning.train import DivergenceError, Trainer, make_optimizer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TINY = ["model.hidden=[8]", "train.epochs=2", "train.batch_size=64"]
@@ -77,11 +77,11 @@ def test_ep_writer_block_split_is_checked_and_used(shared_data, tmp_path, capsys
     assert "writer block rows 0-381" in load_split(cfg.data, seed=0).note
 
 
-class _NaNAfter(LearningRule):
+class _NaNAfter(StatelessRule):
     """Gradient -1 on every parameter until the first-layer biases sum past a threshold,
     then NaN (a simulated divergence in epoch 2)."""
 
-    def gradient(self, substrate, batch, cost, key):
+    def estimate(self, substrate, batch, cost, key):
         bad = jnp.sum(substrate.biases[0]) > 1.3e-2  # +3e-3 per SGD step (3 biases, lr 1e-3)
         grads = jax.tree_util.tree_map(lambda g: jnp.where(bad, jnp.nan, -jnp.ones_like(g)), substrate.params())
         return grads, {"loss": jnp.where(bad, jnp.nan, 1.0)}
@@ -110,10 +110,10 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     np.testing.assert_allclose(kept.biases[0], 4e-3, rtol=1e-5)  # the model after epoch 1 (4 good steps)
 
 
-class _ConstantGradient(LearningRule):
+class _ConstantGradient(StatelessRule):
     """Gradient -1 on every parameter: SGD moves each parameter by +lr per step."""
 
-    def gradient(self, substrate, batch, cost, key):
+    def estimate(self, substrate, batch, cost, key):
         grads = jax.tree_util.tree_map(lambda g: -jnp.ones_like(g), substrate.params())
         return grads, {"loss": jnp.array(1.0)}
 
@@ -141,11 +141,11 @@ def test_bad_ema_is_refused():
         Trainer(_ConstantGradient(), SquaredError(), make_optimizer("sgd", 1e-2), epochs=1, batch_size=2, ema=1.0)
 
 
-class _TargetGradient(LearningRule):
+class _TargetGradient(StatelessRule):
     """Gradient = -(mean target of the batch, class 0) on every parameter, to read back the
     targets the trainer fed."""
 
-    def gradient(self, substrate, batch, cost, key):
+    def estimate(self, substrate, batch, cost, key):
         t0 = jnp.mean(batch[1][:, 0])
         grads = jax.tree_util.tree_map(lambda g: -t0 * jnp.ones_like(g), substrate.params())
         return grads, {"loss": jnp.array(1.0)}

@@ -16,10 +16,10 @@ import pytest
 
 from physlearning.config import ConfigError
 from physlearning.core import SoftmaxCrossEntropy, tree_cosine, tree_rel_error
-from physlearning.experiments import runner
-from physlearning.experiments.registry import get
 from physlearning.rules.perturbative import FiniteDifference
 from physlearning.rules.scattering_grad import MeasurementRule, ScatteringAutodiff, dense_reference_loss
+from physlearning.runs import runner
+from physlearning.runs.registry import get
 from physlearning.substrates.scattering import (
     CouplingDisorder,
     DetuningCalibrationError,
@@ -56,7 +56,7 @@ def test_measurement_rule_equals_autodiff(x64, cplx, readout):
     S = 1 - sqrt(K) M^-1 sqrt(K), relative error <= 1e-8 in float64."""
     net = _small(cplx, readout)
     x, t = _batch()
-    g, aux = MeasurementRule().gradient(net, (x, t), COST, jax.random.PRNGKey(2))
+    g, aux = MeasurementRule().estimate(net, (x, t), COST, jax.random.PRNGKey(2))
     ref = _reference(net, x, t)
     assert float(tree_rel_error(g.detuning, ref.detuning)) <= 1e-8
     assert float(tree_rel_error(g.coupling, ref.coupling)) <= 1e-8
@@ -70,8 +70,8 @@ def test_measurement_rule_equals_finite_differences(x64):
     """Central finite differences (step 1e-5, error O(h^2)) agree with the measurement rule."""
     net = _small()
     x, t = _batch()
-    g, _ = MeasurementRule().gradient(net, (x, t), COST, jax.random.PRNGKey(2))
-    gf, aux = FiniteDifference(1e-5).gradient(net, (x, t), COST, jax.random.PRNGKey(2))
+    g, _ = MeasurementRule().estimate(net, (x, t), COST, jax.random.PRNGKey(2))
+    gf, aux = FiniteDifference(1e-5).estimate(net, (x, t), COST, jax.random.PRNGKey(2))
     assert float(tree_rel_error(gf, g)) < 1e-7
     assert float(aux["forward_passes"]) == 2 * net.n_modes + 2 * (net.coupling.size) + 1
 
@@ -146,12 +146,12 @@ def test_float32_gradient_accurate():
     x = np.random.default_rng(0).integers(0, 17, (32, 64)) / 16.0
     t = jax.nn.one_hot(np.arange(32) % 10, 10)
     net32 = layered_network(layout, jax.random.PRNGKey(0), init="scaled")
-    g32, _ = MeasurementRule().gradient(net32, (jnp.asarray(x, jnp.float32), t), COST, jax.random.PRNGKey(0))
+    g32, _ = MeasurementRule().estimate(net32, (jnp.asarray(x, jnp.float32), t), COST, jax.random.PRNGKey(0))
     old = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     try:
         net64 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64) if eqx.is_inexact_array(p) else p, net32)
-        g64, _ = MeasurementRule().gradient(net64, (jnp.asarray(x), t), COST, jax.random.PRNGKey(0))
+        g64, _ = MeasurementRule().estimate(net64, (jnp.asarray(x), t), COST, jax.random.PRNGKey(0))
         cos = float(tree_cosine(g32, g64))
         rel = float(tree_rel_error(jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), g32), g64))
     finally:
@@ -166,14 +166,14 @@ def test_nonidealities_act_on_hardware(x64):
     net = _small()
     x, t = _batch()
     cal = DetuningCalibrationError(0.3)
-    g, _ = MeasurementRule(cal, 7).gradient(net, (x, t), COST, jax.random.PRNGKey(0))
-    ga, _ = ScatteringAutodiff(cal, 7).gradient(net, (x, t), COST, jax.random.PRNGKey(0))
+    g, _ = MeasurementRule(cal, 7).estimate(net, (x, t), COST, jax.random.PRNGKey(0))
+    ga, _ = ScatteringAutodiff(cal, 7).estimate(net, (x, t), COST, jax.random.PRNGKey(0))
     assert float(tree_rel_error(g, ga)) < 1e-10
     hw = cal.params(net, jax.random.PRNGKey(7))
     assert not np.allclose(np.asarray(hw.detuning), np.asarray(net.detuning))
     dis = CouplingDisorder(0.2)
-    g, _ = MeasurementRule(dis, 7).gradient(net, (x, t), COST, jax.random.PRNGKey(0))
-    ga, _ = ScatteringAutodiff(dis, 7).gradient(net, (x, t), COST, jax.random.PRNGKey(0))
+    g, _ = MeasurementRule(dis, 7).estimate(net, (x, t), COST, jax.random.PRNGKey(0))
+    ga, _ = ScatteringAutodiff(dis, 7).estimate(net, (x, t), COST, jax.random.PRNGKey(0))
     factor = dis.params(net, jax.random.PRNGKey(7)).coupling / jnp.where(net.mask, net.coupling, 1.0)
     np.testing.assert_allclose(np.asarray(g.coupling * factor), np.asarray(ga.coupling), atol=1e-12)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from physlearning.config import ConfigError
-from physlearning.experiments import registry, runner
 from physlearning.experiments.thermo import DataRangeError, check_range
+from physlearning.runs import registry, runner
 from physlearning.substrates.langevin import LangevinComputer, NonFiniteStateError, StabilityError, generate
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from physlearning.baselines import ddpm
 from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
-from physlearning.experiments import runner, thermo
+from physlearning.experiments import thermo
+from physlearning.runs import runner
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

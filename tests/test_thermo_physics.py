@@ -151,8 +151,8 @@ def test_noise_distribution_is_bare_boltzmann():
 def test_training_learns_a_shifted_gaussian_and_reduces_path_kl():
     """The trained protocol moves noise N(0, kT/2J2) to data N(1, 0.3^2) (1 visible unit)."""
     from physlearning.core import SquaredError
-    from physlearning.experiments.trainer import Trainer, make_optimizer
     from physlearning.substrates.langevin import generate
+    from physlearning.train import Trainer, make_optimizer
 
     c = LangevinComputer(1, 0, n_slices=5, n_steps=50, dt=0.04, kT=0.2)
     x = (1.0 + 0.3 * np.random.default_rng(0).standard_normal((2048, 1))).astype(np.float32)

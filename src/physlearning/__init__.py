@@ -1,37 +1,78 @@
 """physlearning: simulate physical learning machines and train them with physical learning rules.
 
-Public API (everything else may be private):
+The public face: every name a user needs is importable from here, e.g.::
 
-* core: :class:`Substrate`, :class:`EnergySubstrate`, :class:`Cost`, :class:`LearningRule`,
-  :class:`Nonideality` and the standard costs/nonidealities;
-* :class:`Trainer`, :func:`make_optimizer`, :class:`RunStore`;
-* experiments: :func:`physlearning.experiments.runner.run`.
+    import physlearning as pl
+    net = pl.LayeredHopfield((64, 128, 10), key, activation="tanh", output="linear")
+
+Layers (``docs/architecture.md``): ``errors``/``config`` < ``core`` < ``substrates`` < ``rules`` <
+``tasks``/``metrics``/``baselines`` < ``train`` < ``checks`` < ``experiments`` < ``runs`` < ``cli``.
+Substrates and rules load on first use, so ``import physlearning`` stays light.
 """
 
-from physlearning.core import (
-    Batch,
-    Compose,
-    Cost,
-    EnergySubstrate,
-    GaussianMeasurementNoise,
-    LearningRule,
-    Nonideality,
-    ParameterDisorder,
-    ParameterQuantisation,
-    SoftmaxCrossEntropy,
-    SquaredError,
-    Substrate,
-    tree_cosine,
-    tree_rel_error,
-)
-from physlearning.experiments.runstore import RunStore
-from physlearning.experiments.trainer import DivergenceError, Trainer, make_optimizer
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = [
-    "Batch", "Compose", "Cost", "EnergySubstrate", "GaussianMeasurementNoise", "LearningRule",
-    "Nonideality", "ParameterDisorder", "ParameterQuantisation", "SoftmaxCrossEntropy",
-    "SquaredError", "Substrate", "tree_cosine", "tree_rel_error", "RunStore", "DivergenceError",
-    "Trainer", "make_optimizer",
-]
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    # core
+    **{n: "physlearning.core" for n in (
+        "Batch", "Compose", "Cost", "DynamicalSubstrate", "EnergySubstrate", "FixedPointSubstrate",
+        "GaussianMeasurementNoise", "Hardware", "LearningRule", "Nonideality", "ParameterDisorder",
+        "ParameterQuantisation", "ReversibleSubstrate", "Seeds", "SoftmaxCrossEntropy", "SpectrumSubstrate",
+        "SquaredError", "StatelessRule", "Substrate", "ground_state", "tree_cosine", "tree_rel_error")},
+    **{n: "physlearning.errors" for n in (
+        "ConfigError", "DataError", "DivergenceError", "PhysLearningError", "RunFolderError", "RunInterrupted")},
+    # substrates
+    "LayeredHopfield": "physlearning.substrates.hopfield",
+    "SpringNetwork": "physlearning.substrates.springs",
+    "ResistorNetwork": "physlearning.substrates.resistors",
+    "ScatteringNetwork": "physlearning.substrates.scattering",
+    "LangevinComputer": "physlearning.substrates.langevin",
+    "Reservoir": "physlearning.substrates.reservoirs",
+    "DeviceNetwork": "physlearning.substrates.reservoirs",
+    "make_esn": "physlearning.substrates.reservoirs",
+    "make_stno": "physlearning.substrates.reservoirs",
+    "make_delay": "physlearning.substrates.reservoirs",
+    "make_mtj": "physlearning.substrates.reservoirs",
+    # rules
+    "Equilibrium": "physlearning.rules.equilibrium",
+    "EquilibriumPropagation": "physlearning.rules.ep",
+    "ImplicitAutodiff": "physlearning.rules.autodiff",
+    "Autodiff": "physlearning.rules.autodiff",
+    "CoupledLearning": "physlearning.rules.coupled",
+    "FiniteDifference": "physlearning.rules.perturbative",
+    "SPSA": "physlearning.rules.perturbative",
+    "MeasurementRule": "physlearning.rules.scattering_grad",
+    "ScatteringAutodiff": "physlearning.rules.scattering_grad",
+    "TrajectoryRule": "physlearning.rules.trajectory",
+    "ReadoutDeltaRule": "physlearning.rules.ridge",
+    "fit_ridge": "physlearning.rules.ridge",
+    "fit_ridge_cv": "physlearning.rules.ridge",
+    "rule_registry": "physlearning.rules",
+    # training and runs
+    **{n: "physlearning.train" for n in (
+        "ArrayBatches", "OptimizerSpec", "SeriesChunks", "Trainer", "TrainResult", "Unlabelled", "make_optimizer")},
+    "RunStore": "physlearning.runs.store",
+    "run": "physlearning.runs.api",
+    "load_run": "physlearning.runs.api",
+    "resume_run": "physlearning.runs.api",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'physlearning' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

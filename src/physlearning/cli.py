@@ -12,12 +12,20 @@ from physlearning.config import ConfigError
 
 
 def _cmd_run(args) -> int:
-    from physlearning.experiments import runner
+    from physlearning.runs import runner
 
-    exp, cfg = runner.load(args.config, args.set)
-    summary, path = runner.run(
-        exp, cfg, args.out, runs_dir=args.runs_dir, run_name=Path(args.config).stem, command=_command()
-    )
+    if args.resume:
+        if args.config or args.set or args.out:
+            raise ConfigError("--resume DIR continues a run from its own config.toml: give no CONFIG, --set or --out")
+        summary, path = runner.resume(args.resume, command=_command())
+        exp = registry_get(summary["experiment"])
+    else:
+        if not args.config:
+            raise ConfigError("physlearning run: give CONFIG (a TOML file or a built-in experiment name, see "
+                              "`physlearning list`) or --resume DIR")
+        exp, cfg = runner.load(args.config, args.set)
+        summary, path = runner.run(exp, cfg, args.out, runs_dir=args.runs_dir, run_name=Path(args.config).stem,
+                                   command=_command())
     print(f"run folder: {path}")
     for k in exp.headline or ():
         if k in summary:
@@ -26,19 +34,42 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def registry_get(name: str):
+    from physlearning.runs import registry
+
+    return registry.experiments()[name]
+
+
+def _cmd_config(args) -> int:
+    from physlearning import config as cfgmod
+    from physlearning.runs import registry, runner
+
+    exps = registry.experiments()
+    if args.name not in exps:
+        raise ConfigError(f"experiment {args.name!r}: allowed values are {sorted(exps)}")
+    exp = exps[args.name]
+    print(cfgmod.dumps({"experiment": exp.name, **cfgmod.to_dict(runner.default_config(exp))}), end="")
+    return 0
+
+
 def _cmd_list(args) -> int:
     from physlearning.config import describe
-    from physlearning.experiments import registry
+    from physlearning.runs import registry
 
-    for name, exp in sorted(registry.experiments().items()):
+    exps = registry.experiments()
+    if unknown := sorted(set(args.names) - set(exps)):
+        raise ConfigError(f"experiment {unknown[0]!r}: allowed values are {sorted(exps)}")
+    for name, exp in sorted(exps.items()):
+        if args.names and name not in args.names:
+            continue
         print(f"{name:<26} {exp.description}")
-        if args.verbose:
+        if args.verbose or args.names:
             print("\n".join(describe(exp.config_cls)))
     return 0
 
 
 def _cmd_report(args) -> int:
-    from physlearning.experiments.report import write_report
+    from physlearning.runs.report import write_report
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "metrics.jsonl").is_file() and not (run_dir / "summary.json").is_file():
@@ -48,7 +79,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_curves(args) -> int:
-    from physlearning.experiments.report import mean_curve
+    from physlearning.runs.report import mean_curve
 
     try:
         out = mean_curve(args.run_dirs, args.metric, minimize=False if args.max else None)
@@ -100,7 +131,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_tour(args) -> int:
-    from physlearning.experiments.tour import tour
+    from physlearning.runs.tour import tour
 
     path = tour(args.out, runs_dir=args.runs_dir, only=args.only)
     print(f"tour report: {path}")
@@ -117,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="physlearning", description="Physical learning machines and physical learning rules."
     )
+    from physlearning import __version__
+
+    p.add_argument("--version", action="version", version=f"physlearning {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tour", help="short run of every pillar, with one report (the README's main job)")
     t.add_argument("--out", default=None, help="tour folder (must not exist)")
@@ -124,13 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--only", nargs="*", default=None, help="experiment names to include")
     t.set_defaults(fn=_cmd_tour)
     r = sub.add_parser("run", help="run one experiment from a TOML config")
-    r.add_argument("config")
+    r.add_argument("config", nargs="?", default=None, help="a TOML config or a built-in experiment name")
+    r.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run in its folder")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     r.add_argument("--out", default=None, help="run folder (must not exist); default runs/<config>-N")
     r.add_argument("--runs-dir", default="runs")
     r.set_defaults(fn=_cmd_run)
     ls = sub.add_parser("list", help="built-in experiments")
     ls.add_argument("-v", "--verbose", action="store_true", help="show every config key with defaults and limits")
+    ls.add_argument("names", nargs="*", help="only these experiments (with their keys)")
+    cf = sub.add_parser("config", help="print an experiment's full default config (TOML)")
+    cf.add_argument("name")
+    cf.set_defaults(fn=_cmd_config)
     ls.set_defaults(fn=_cmd_list)
     rep = sub.add_parser("report", help="rebuild plots and report.md of a run folder")
     rep.add_argument("run_dir")
@@ -155,15 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from physlearning.experiments.runner import RunInputError
-    from physlearning.experiments.runstore import RunExistsError
-    from physlearning.experiments.trainer import DivergenceError
+    from physlearning.errors import PhysLearningError
 
     try:
         return args.fn(args)
-    except (ConfigError, RunExistsError, RunInputError) as e:
+    except PhysLearningError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DivergenceError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+        return e.exit_code

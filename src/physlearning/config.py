@@ -17,6 +17,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import tomllib
 import types
 import typing
@@ -25,9 +27,7 @@ from typing import Any
 
 import tomli_w
 
-
-class ConfigError(ValueError):
-    """A config key, type or value that is not allowed (raised before any work)."""
+from physlearning.errors import ConfigError  # noqa: E402  (one error base class: physlearning.errors)
 
 
 def param(
@@ -49,6 +49,68 @@ def param(
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+SEED_LIMIT = 2**32
+"""Seeds are 0 <= seed < 2**32: numpy, scikit-learn (``random_state``) and JAX keys all take them."""
+
+
+def seed_param(default: int = 0, *, doc: str = "random seed") -> Any:
+    """A seed field: an integer with 0 <= seed < 2**32 (what numpy's and scikit-learn's generators
+    accept; JAX keys use the same 32 bits)."""
+    return param(default, ge=0, lt=SEED_LIMIT, doc=doc)
+
+
+def round_up(x: float, digits: int = 3) -> float:
+    """``x`` > 0 rounded up to ``digits`` significant digits: a lower bound quoted in a message that the
+    quoted value itself satisfies."""
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return float(f"{math.ceil(x / step * (1 - 1e-12)) * step:.{digits}g}")
+
+
+MEMORY_ENV = "PHYSLEARNING_MEMORY_LIMIT_GB"
+MEMORY_FRACTION = 0.8
+"""Default memory limit: this share of the machine's physical memory."""
+
+
+def memory_limit() -> tuple[float, str]:
+    """(limit in bytes, where it comes from): ``$PHYSLEARNING_MEMORY_LIMIT_GB`` (GiB) if set, else
+    :data:`MEMORY_FRACTION` of physical memory (``SC_PAGE_SIZE * SC_PHYS_PAGES``)."""
+    raw = os.environ.get(MEMORY_ENV, "").strip()
+    if raw:
+        try:
+            gib = float(raw)
+        except ValueError:
+            gib = float("nan")
+        if not (math.isfinite(gib) and gib > 0):
+            raise ConfigError(f"environment variable {MEMORY_ENV} = {raw!r}: allowed values are a number of GiB > 0")
+        return gib * 2**30, f"{MEMORY_ENV} = {raw}"
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 0
+    if total <= 0:
+        return 64.0 * 2**30, f"physical memory unknown, assumed 64 GiB; set {MEMORY_ENV}"
+    return MEMORY_FRACTION * total, f"{MEMORY_FRACTION:.0%} of {total / 2**30:.1f} GiB physical memory; " \
+        f"set {MEMORY_ENV} to change it"
+
+
+def check_memory(nbytes: float, what: str, key_values: dict, *, parts: dict[str, float] | None = None) -> None:
+    """Raise :class:`ConfigError` when ``nbytes``, an estimate of the memory the run's dominant
+    arrays need (``what``), exceeds :func:`memory_limit`; the message names ``key_values`` (the
+    config keys the estimate depends on), the estimate and the limit (and, with ``parts``, the
+    largest contribution)."""
+    limit, source = memory_limit()
+    nbytes = float(nbytes) if nbytes < 1e300 else 1e300
+    if nbytes <= limit:
+        return
+    keys = ", ".join(f"{k} = {v!r}" for k, v in key_values.items())
+    largest = ""
+    if parts:
+        name, size = max(parts.items(), key=lambda kv: kv[1])
+        largest = f"; the largest part is {name}, about {min(float(size), 1e300) / 2**30:.3g} GiB"
+    raise ConfigError(f"{keys}: {what} need about {nbytes / 2**30:.3g} GiB{largest}, more than the memory limit of "
+                      f"{limit / 2**30:.3g} GiB ({source}); allowed: smaller values of these keys")
 
 
 def section(cls: type) -> Any:
@@ -202,7 +264,14 @@ def read_toml(path: str | Path) -> dict:
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     try:
-        return tomllib.loads(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text (byte {e.start}: {e.reason}); "
+                          "TOML files must be UTF-8: save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {e.strerror or e}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {e}") from e
 

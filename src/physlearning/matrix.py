@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax
 
-from physlearning.experiments.registry import pillar_modules
+from physlearning.runs.registry import pillar_modules
 
 
 def rows() -> list[dict]:

@@ -25,7 +25,7 @@ from physlearning.substrates.scattering import Layout, layered_network
 def _step(rule, cost, opt):
     @eqx.filter_jit
     def step(model, state, x, t, key):
-        grads, aux = rule.gradient(model, (x, t), cost, key)
+        grads, aux = rule.estimate(model, (x, t), cost, key)
         updates, state = opt.update(grads, state, model.params())
         return eqx.apply_updates(model, updates), state, aux["loss"]
 

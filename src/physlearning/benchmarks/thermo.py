@@ -40,8 +40,8 @@ def run(quick: bool = False) -> dict:
     c = LangevinComputer(nv, nh, n_slices=10, n_steps=100, dt=0.02, kT=0.1, j4_visible=0.5, couplings="dense",
                          noising_coupling=1.0)
     x = jax.random.uniform(jax.random.PRNGKey(0), (batch, nv), minval=-1, maxval=1)
-    local = eqx.filter_jit(lambda c, x, k: TrajectoryRule().gradient(c, (x, x), None, k)[0])
-    auto = eqx.filter_jit(lambda c, x, k: TrajectoryRule(autodiff=True).gradient(c, (x, x), None, k)[0])
+    local = eqx.filter_jit(lambda c, x, k: TrajectoryRule().estimate(c, (x, x), None, k)[0])
+    auto = eqx.filter_jit(lambda c, x, k: TrajectoryRule(autodiff=True).estimate(c, (x, x), None, k)[0])
     ours_first, ours_s = _timed(lambda i: local(c, x, jax.random.PRNGKey(i)), reps)
     base_first, base_s = _timed(lambda i: auto(c, x, jax.random.PRNGKey(i)), reps)
     gen_first, gen_s = _timed(lambda i: generate(c, jax.random.PRNGKey(i), n_gen)[0], reps)

@@ -16,17 +16,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physlearning.config import ConfigError, param, section
+from physlearning.config import ConfigError, check_memory, param, section, seed_param
 from physlearning.core import SoftmaxCrossEntropy, SquaredError, tree_cosine, tree_rel_error
-from physlearning.experiments import plots
-from physlearning.experiments.registry import Experiment
-from physlearning.experiments.runstore import RunStore
-from physlearning.experiments.trainer import Trainer, make_optimizer
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.ep import ESTIMATORS, EquilibriumPropagation, predict
 from physlearning.rules.equilibrium import Equilibrium
+from physlearning.runs import plots
+from physlearning.runs.registry import Experiment
+from physlearning.runs.store import RunStore
 from physlearning.substrates.hopfield import LayeredHopfield
 from physlearning.tasks import datasets
+from physlearning.train import OptimizerSpec, Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +92,7 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HopfieldConfig:
-    seed: int = param(0, ge=0)
+    seed: int = seed_param(0, doc="seed of the data split, initial couplings and batch order")
     data: DataConfig = section(DataConfig)
     model: ModelConfig = section(ModelConfig)
     rule: RuleConfig = section(RuleConfig)
@@ -108,6 +108,27 @@ class HopfieldConfig:
             raise ConfigError(problem)
         if self.data.name in ("optdigits", "mnist") and not self.data.dir:
             raise ConfigError(f"data.dir = '': data.name = {self.data.name!r} needs the directory holding its files")
+        if self.data.name == "mnist" and not datasets.has_mnist_train(self.data.dir):
+            lo, hi = datasets.mnist_n_test_range(val_frac=self.data.val_frac)
+            if not lo <= self.data.n_test <= hi:
+                raise ConfigError(f"data.n_test = {self.data.n_test}: {datasets.MNIST_N_TEST_WHY}; allowed values are "
+                                  f"{lo} to {hi} (at data.val_frac = {self.data.val_frac:g})")
+        # memory: couplings (+ gradient, Adam moments, selected copy), per-sample relaxation states (and the
+        # dense Jacobian of Newton's method / the implicit gradient's linear solve), the data set
+        n_in = 784 if self.data.name == "mnist" else 64
+        sizes = (n_in, *self.model.hidden, 10)
+        n_par = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        n_state = sum(sizes[1:])
+        width = 8 if self.rule.name == "ep" and self.rule.estimator == "holomorphic" else 4  # complex64 states
+        dense = self.rule.method == "newton" or self.rule.name == "autodiff"
+        per_sample = width * (16 * n_state + (3 * n_state**2 if dense else 0))
+        rows = 70000 if self.data.name == "mnist" and datasets.has_mnist_train(self.data.dir) else 10000
+        parts = {"couplings and optimiser state": 24.0 * n_par,
+                 "relaxation states of a batch": max(self.train.batch_size, 500) * per_sample,
+                 "data set": 12.0 * rows * n_in}
+        check_memory(sum(parts.values()), "the network, its relaxations and the data",
+                     {"model.hidden": list(self.model.hidden), "train.batch_size": self.train.batch_size,
+                      "rule.method": self.rule.method}, parts=parts)
 
 
 def load_split(cfg: DataConfig, seed: int) -> datasets.Split:
@@ -165,18 +186,10 @@ def run_hopfield(cfg: HopfieldConfig, store: RunStore) -> dict:
         }
 
     tc = cfg.train
-    steps = max(len(split.x_train) // min(tc.batch_size, len(split.x_train)), 1)
     trainer = Trainer(
         rule,
         cost,
-        make_optimizer(
-            tc.optimizer,
-            tc.lr,
-            epochs=tc.epochs,
-            steps_per_epoch=steps,
-            schedule=tc.schedule,
-            weight_decay=tc.weight_decay,
-        ),
+        OptimizerSpec(tc.optimizer, tc.lr, tc.schedule, weight_decay=tc.weight_decay),
         epochs=tc.epochs,
         batch_size=tc.batch_size,
         seed=cfg.seed,
@@ -232,10 +245,10 @@ def matrix_rows() -> list[dict]:
     t = jax.nn.one_hot(jnp.array([0, 1, 2, 1]), 3, dtype=jnp.float64)
     solver = Equilibrium(method="newton", rtol=1e-12, atol=1e-12)
     cost = SquaredError()
-    ref, _ = eqx.filter_jit(ImplicitAutodiff(solver).gradient)(net, (x, t), cost, key)
+    ref, _ = eqx.filter_jit(ImplicitAutodiff(solver).estimate)(net, (x, t), cost, key)
     rows = []
     for est in ESTIMATORS:
-        g, _ = eqx.filter_jit(EquilibriumPropagation(1e-3, est, 4, solver).gradient)(net, (x, t), cost, key)
+        g, _ = eqx.filter_jit(EquilibriumPropagation(1e-3, est, 4, solver).estimate)(net, (x, t), cost, key)
         rows.append(
             {
                 "substrate": "hopfield (6-8-3)",

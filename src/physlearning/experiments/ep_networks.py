@@ -23,17 +23,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from physlearning.config import ConfigError, param, section
+from physlearning.config import ConfigError, check_memory, param, section, seed_param
 from physlearning.core import LearningRule, SquaredError, tree_cosine, tree_rel_error
-from physlearning.experiments import plots
-from physlearning.experiments.registry import Experiment
-from physlearning.experiments.trainer import Trainer, make_optimizer
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.coupled import CoupledLearning
 from physlearning.rules.ep import EquilibriumPropagation, energy_param_grad, predict
 from physlearning.rules.equilibrium import Equilibrium
+from physlearning.runs import plots
+from physlearning.runs.registry import Experiment
 from physlearning.substrates.resistors import ResistorNetwork, layered_edges
 from physlearning.substrates.springs import SpringNetwork, triangular_lattice
+from physlearning.train import OptimizerSpec, Trainer
 
 RULES = ("ep_symmetric", "ep_one_sided", "ep_holomorphic", "coupled", "autodiff")
 
@@ -101,7 +101,7 @@ def _train(model, x, y, rule_cfg: RuleConfig, solver_cfg: SolverConfig, train_cf
     def evaluate(m, xv, yv):
         return {"train_cost": float(jnp.mean(jax.vmap(cost)(pred(m, jnp.asarray(xv)), jnp.asarray(yv))))}
 
-    opt = make_optimizer(train_cfg.optimizer, train_cfg.lr, epochs=train_cfg.epochs, schedule=train_cfg.schedule)
+    opt = OptimizerSpec(train_cfg.optimizer, train_cfg.lr, train_cfg.schedule).build(train_cfg.epochs)
     for field, factor in (scales or {}).items():  # per-parameter learning-rate factors
         mask = jax.tree_util.tree_map(lambda _: False, model.params())
         opt = optax.chain(opt, optax.masked(optax.scale(factor), eqx.tree_at(lambda m: getattr(m, field), mask, True)))
@@ -148,7 +148,7 @@ class StrainTask:
 
 @dataclasses.dataclass(frozen=True)
 class SpringsConfig:
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the lattice jitter, initial stiffnesses and training")
     network: SpringNetConfig = section(SpringNetConfig)
     task: StrainTask = section(StrainTask)
     rule: RuleConfig = dataclasses.field(default_factory=lambda: RuleConfig(beta=0.01), metadata={"doc": ""})
@@ -161,6 +161,14 @@ class SpringsConfig:
         if len(self.task.ratios) > n_edges // 4:
             raise ConfigError(f"task.ratios has {len(self.task.ratios)} targets; a "
                               f"{self.network.rows}x{self.network.cols} lattice allows at most {n_edges // 4}")
+        # memory: ~600 bytes per node and edge of the lattice built in Python; per sample Newton's dense
+        # Jacobian (and LU) over the free coordinates (2 per node) and the edge arrays (float32)
+        n_nodes, n_free = self.network.rows * self.network.cols, 2 * self.network.rows * self.network.cols
+        parts = {"the lattice (Python objects)": 600.0 * (n_nodes + n_edges),
+                 "per-sample Newton Jacobians": 4.0 * self.task.n_samples * (3 * n_free**2 + 4 * n_edges)}
+        check_memory(sum(parts.values()), "the network and its relaxations", {
+            "network.rows": self.network.rows, "network.cols": self.network.cols,
+            "task.n_samples": self.task.n_samples}, parts=parts)
 
 
 def spring_task(cfg: SpringsConfig, dtype=jnp.float32) -> tuple[SpringNetwork, np.ndarray, np.ndarray]:
@@ -280,12 +288,27 @@ class RegressionTask:
 
 @dataclasses.dataclass(frozen=True)
 class ResistorsConfig:
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the teacher, the student's conductances and the input voltages")
     network: ResistorNetConfig = section(ResistorNetConfig)
     task: RegressionTask = section(RegressionTask)
     rule: RuleConfig = section(RuleConfig)
     solver: SolverConfig = section(SolverConfig)
     train: TrainConfig = section(TrainConfig)
+
+    def validate(self):
+        # memory: sources + ground -> hidden -> outputs all-to-all (plus sources -> outputs), diodes hidden ->
+        # outputs; the teacher relaxes n_train + n_test samples at once (Newton, dense Jacobian per sample)
+        # (~600 bytes per node and edge in Python, measured; per sample a dense Jacobian and LU over the free nodes
+        # and the edge arrays, float32; the voltages, a few copies)
+        n_in, h, n_out = self.task.n_inputs, self.network.n_hidden, self.task.n_outputs
+        n_edges = (n_in + 1) * h + h * n_out + (n_in + 1) * n_out + (h * n_out if self.network.diodes else 0)
+        n_free, batch = h + n_out, self.task.n_train + self.task.n_test
+        parts = {"the network (Python objects)": 600.0 * (n_in + 1 + n_free + n_edges),
+                 "per-sample Newton Jacobians": 4.0 * batch * (3 * n_free**2 + 4 * n_edges),
+                 "input and output voltages": 12.0 * batch * (n_in + n_out)}
+        check_memory(sum(parts.values()), "the network and its relaxations", {
+            "network.n_hidden": h, "task.n_inputs": n_in, "task.n_outputs": n_out, "task.n_train": self.task.n_train,
+            "task.n_test": self.task.n_test}, parts=parts)
 
 
 def resistor_network(n_in: int, n_hidden: int, n_out: int, g: np.ndarray | None, key, *, diodes: bool,
@@ -383,12 +406,21 @@ class XorTask:
 
 @dataclasses.dataclass(frozen=True)
 class XorConfig:
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the initial conductances")
     network: XorNetConfig = section(XorNetConfig)
     task: XorTask = section(XorTask)
     rule: RuleConfig = section(RuleConfig)
     solver: SolverConfig = section(SolverConfig)
     train: TrainConfig = section(TrainConfig)
+
+    def validate(self):
+        # memory: 4 sources + 2 rails -> hidden -> 1 output (+ sources/rails -> output), diodes hidden -> output;
+        # 4 samples, each with a dense Newton Jacobian (and LU) over the free nodes and the edge arrays
+        h = self.network.n_hidden
+        n_edges, n_free = 6 * h + h + 6 + h, h + 1
+        parts = {"the network (Python objects)": 600.0 * (6 + n_free + n_edges),
+                 "per-sample Newton Jacobians": 4.0 * 4 * (3 * n_free**2 + 4 * n_edges)}
+        check_memory(sum(parts.values()), "the network and its relaxations", {"network.n_hidden": h}, parts=parts)
 
 
 def xor_task(cfg: XorConfig) -> tuple[ResistorNetwork, np.ndarray, np.ndarray, np.ndarray]:
@@ -456,7 +488,7 @@ def _matrix_instances():
 def _all_gradients(net, x, t, rules: dict, reference: LearningRule):
     """Reference and every rule's gradient in one compiled call (cached across same-shape instances)."""
     cost = SquaredError()
-    return reference.gradient(net, (x, t), cost, None)[0], {k: r.gradient(net, (x, t), cost, None)[0]
+    return reference.estimate(net, (x, t), cost, None)[0], {k: r.estimate(net, (x, t), cost, None)[0]
                                                             for k, r in rules.items()}
 
 
@@ -485,7 +517,7 @@ def ep_bias_slopes(betas=(0.2, 0.1, 0.05, 0.025)) -> dict:
     cost = SquaredError()
     net, x, t = _matrix_instances()[-1][1:]
     x, t = x[0], t[0]
-    ref = ImplicitAutodiff(sol).gradient(net, (x[None], t[None]), cost, None)[0].g
+    ref = ImplicitAutodiff(sol).estimate(net, (x[None], t[None]), cost, None)[0].g
     bs = jnp.asarray(betas, x.dtype)
 
     @jax.jit

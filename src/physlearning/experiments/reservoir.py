@@ -25,10 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from physlearning.config import ConfigError, param, section
-from physlearning.experiments import plots
-from physlearning.experiments.registry import Experiment
+from physlearning.config import SEED_LIMIT, ConfigError, check_memory, param, section, seed_param
 from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv, sequence_features
+from physlearning.runs import plots
+from physlearning.runs.registry import Experiment
 from physlearning.substrates.reservoirs import MAKERS, DeviceError, DeviceNetwork, Reservoir, check_finite
 from physlearning.substrates.reservoirs.base import WEIGHT_DISTRIBUTIONS
 from physlearning.tasks import timeseries as ts
@@ -141,7 +141,7 @@ class TimeseriesConfig:
     """Config of ``reservoir_timeseries``: one reservoir on a time-series task (NARMA10, Mackey-Glass,
     memory capacity, sine-to-square, Lorenz) with a ridge readout."""
 
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the input series, the reservoir's weights and its noise")
     task: TaskCfg = section(TaskCfg)
     reservoir: ReservoirCfg = section(ReservoirCfg)
     readout: ReadoutCfg = section(ReadoutCfg)
@@ -156,6 +156,17 @@ class TimeseriesConfig:
         if t.name == "lorenz" and t.forecast_steps > t.n_test:
             raise ConfigError(f"task.forecast_steps = {t.forecast_steps}: must be <= task.n_test = {t.n_test}")
         _check_device(self.reservoir)
+        # memory: the N x N coupling matrix (drawn in float64, with its spectral radius: ~32 bytes an entry), the
+        # T x N states (float32, float64 for the ridge fit), the ridge Gram matrices, the targets (memory: one
+        # per delay) and the input series (Mackey-Glass integrates 10 steps per sample)
+        n, steps = self.reservoir.units, t.washout + t.n_train + t.n_val + t.n_test + 1
+        k = (t.max_delay or 2 * n) if t.name == "memory" else (3 if t.name == "lorenz" else 1)
+        parts = {"the coupling matrix": 32.0 * n**2, "reservoir states": 12.0 * steps * (n + 3),
+                 "ridge Gram matrices": 24.0 * (n + 4) ** 2, "targets and predictions": 24.0 * steps * k,
+                 "the input series": 80.0 * steps}
+        check_memory(sum(parts.values()), "the reservoir, its states and the readout", {
+            "reservoir.units": n, "task.washout": t.washout, "task.n_train": t.n_train, "task.n_val": t.n_val,
+            "task.n_test": t.n_test, **({"task.max_delay": t.max_delay} if t.name == "memory" else {})}, parts=parts)
 
 
 def _check_device(r: ReservoirCfg) -> None:
@@ -341,7 +352,7 @@ class FSDDConfig:
     """Config of ``reservoir_fsdd``: spoken-digit classification (FSDD, MFCC features) with a
     reservoir and a ridge classifier on the sequence's averaged (or last) states."""
 
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the reservoir's weights and the validation split")
     data: AudioCfg = section(AudioCfg)
     reservoir: ReservoirCfg = section(ReservoirCfg)
     readout_mode: str = param("mean+last", choices=("mean", "last", "mean+last"))
@@ -353,6 +364,33 @@ class FSDDConfig:
         if not self.data.dir:
             raise ConfigError("data.dir = '': give the FSDD folder (for example ../shared/data/fsdd)")
         _check_device(self.reservoir)
+        from physlearning.tasks import audio
+
+        if self.data.n_mfcc > audio.N_MELS:
+            raise ConfigError(f"data.n_mfcc = {self.data.n_mfcc}: allowed values are 1 to {audio.N_MELS} (the DCT of "
+                              f"the {audio.N_MELS} mel-filter log energies has {audio.N_MELS} coefficients)")
+        try:
+            files = audio.recording_files(self.data.dir)
+        except audio.DataError:
+            files = []  # the pre-flight check names what is missing
+        chosen = audio.subset(files, self.data.limit)
+        if files and (problem := audio.split_problem(chosen, self.val_frac, self.speaker_folds)):
+            if self.data.limit and len(chosen) < len(files):
+                k = audio.smallest_limit(files, self.val_frac, self.speaker_folds)
+                allowed = f"data.limit = 0 (all {len(files)} files)" + (f" or data.limit >= {k}" if k else "")
+                raise ConfigError(f"data.limit = {self.data.limit}: the {len(chosen)} recordings it reads (a fixed "
+                                  f"random subset of the {len(files)} in data.dir) do not make the splits: {problem}; "
+                                  f"allowed: {allowed}")
+            raise ConfigError(f"data.dir = {self.data.dir!r}: its {len(files)} recordings do not make the splits: "
+                              f"{problem}" + ("; or set speaker_folds = false" if self.speaker_folds else ""))
+        # memory: coupling matrix, the MFCC sequences (float64 while read, float32 copies), the states of
+        # every recording (float32, concatenated from chunks of 250)
+        n, rec, frames, m = self.reservoir.units, len(chosen) or 3000, self.data.max_frames, self.data.n_mfcc
+        parts = {"the coupling matrix": 32.0 * n**2, "MFCC sequences": 24.0 * rec * frames * m,
+                 "reservoir states": 8.0 * (rec + 250) * frames * n}
+        check_memory(sum(parts.values()), f"the reservoir and the sequences of {rec} recordings", {
+            "reservoir.units": n, "data.max_frames": frames, "data.n_mfcc": m, "data.limit": self.data.limit},
+            parts=parts)
 
 
 def _fsdd_preflight(cfg: FSDDConfig) -> None:
@@ -450,7 +488,7 @@ class NetworkConfig:
     deep) trained by backpropagation through the device models, against every single-kind
     network of the same node count, over ``n_seeds`` seeds."""
 
-    seed: int = 0
+    seed: int = seed_param(0, doc="first seed (of the series, the weights and training)")
     n_seeds: int = param(5, ge=1, doc="seeds seed .. seed + n_seeds - 1")
     kinds: list[str] = param(["stno", "mtj"], choices=("esn", "stno", "delay", "mtj"), nonempty=True)
     arrangement: str = param("deep", choices=("parallel", "deep"))
@@ -481,6 +519,21 @@ class NetworkConfig:
             raise ConfigError(f"train.chunk = {self.train.chunk}: must be <= task.n_train = {self.task.n_train}")
         for k in self.kinds:
             _check_device(dataclasses.replace(self.reservoir, device=k))
+        if self.seed + self.n_seeds > SEED_LIMIT:
+            raise ConfigError(f"seed = {self.seed}, n_seeds = {self.n_seeds}: the seeds run to seed + n_seeds - 1 = "
+                              f"{self.seed + self.n_seeds - 1}; allowed: seed + n_seeds - 1 < 2**32")
+        # memory: coupling matrices, the series' states (float32, float64 for the ridge fit), and the
+        # backpropagation through time of a batch of chunks (every device substep kept, a few arrays each)
+        t, n = self.task, self.nodes
+        steps = t.washout + t.n_train + t.n_val + t.n_test
+        sub = self.reservoir.stno.substeps if "stno" in self.kinds else 1
+        n_chunks = (t.n_train - self.train.chunk) // max(self.train.chunk // 2, 1) + 1  # half-overlapping chunks
+        parts = {"coupling matrices": 32.0 * n**2, "states and ridge fit": 12.0 * steps * n + 24.0 * (n + 1) ** 2,
+                 "backpropagation through time": 16.0 * min(self.train.batch, n_chunks) * self.train.chunk * n * sub}
+        check_memory(sum(parts.values()), "the device network, its states and training", {
+            "nodes": n, "train.batch": self.train.batch, "train.chunk": self.train.chunk,
+            **({"reservoir.stno.substeps": sub} if "stno" in self.kinds else {}), "task.n_train": t.n_train},
+            parts=parts)
 
 
 def build_network(cfg: NetworkConfig, kinds: list[str], seed: int, d_in: int = 1) -> DeviceNetwork:
@@ -645,8 +698,8 @@ def matrix_rows(kinds: tuple[str, ...] = ("esn", "stno", "delay", "mtj", "stno+m
         w_out = jnp.asarray(rng.normal(0, 0.3, (1, n_feat + 1)))
         net = DeviceNetwork(layers, w_out, "deep" if len(layer_kinds) > 1 else "parallel")
         net = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype) if eqx.is_inexact_array(a) else a, net)
-        ref, _ = Autodiff().gradient(net, (x, t), cost, key)
-        delta, _ = ReadoutDeltaRule().gradient(net, (x, t), cost, key)
+        ref, _ = Autodiff().estimate(net, (x, t), cost, key)
+        delta, _ = ReadoutDeltaRule().estimate(net, (x, t), cost, key)
         name = f"{kind} network ({n_feat} nodes)"
         rows.append({"substrate": name, "rule": "readout delta rule", "cosine": tree_cosine(delta.w_out, ref.w_out),
                      "rel_error": tree_rel_error(delta.w_out, ref.w_out), "note": "readout weights, measured states"})

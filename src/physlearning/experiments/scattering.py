@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physlearning.config import ConfigError, param, section
+from physlearning.config import SEED_LIMIT, ConfigError, check_memory, param, round_up, section, seed_param
 from physlearning.core import (
     Compose,
     GaussianMeasurementNoise,
@@ -30,12 +30,11 @@ from physlearning.core import (
     tree_cosine,
     tree_rel_error,
 )
-from physlearning.experiments import plots
-from physlearning.experiments.registry import Experiment
-from physlearning.experiments.runstore import RunStore
-from physlearning.experiments.trainer import Trainer, make_optimizer
 from physlearning.rules.perturbative import SPSA, FiniteDifference
 from physlearning.rules.scattering_grad import MeasurementRule, ScatteringAutodiff, hardware_outputs
+from physlearning.runs import plots
+from physlearning.runs.registry import Experiment
+from physlearning.runs.store import RunStore
 from physlearning.substrates.scattering import (
     READOUTS,
     CouplingDisorder,
@@ -49,6 +48,7 @@ from physlearning.substrates.scattering import (
 )
 from physlearning.tasks import datasets
 from physlearning.tasks.augment import make_augment
+from physlearning.train import OptimizerSpec, Trainer
 
 RULES = ("measurement", "autodiff", "finite_difference", "spsa")
 FD_MAX_PARAMS = 5000
@@ -112,6 +112,15 @@ class Train:
     fd_step: float = param(1e-3, gt=0, doc="finite-difference / SPSA step")
     spsa_samples: int = param(8, ge=1)
 
+    def validate(self) -> None:
+        # outputs y lie in [-1, 1], so softmax(y / T) spans probability ratios up to exp(2 / T): keep that finite in
+        # float32 (exp(88.7) is its largest value), else the small class probabilities underflow to 0
+        t_min = 2.0 / float(np.log(np.finfo(np.float32).max))
+        if self.temperature < t_min:
+            raise ConfigError(f"train.temperature = {self.temperature!r}: allowed values are >= {round_up(t_min):g}: "
+                              "outputs |y| <= 1 make softmax(y / T) span probability ratios up to exp(2 / T), which "
+                              "must stay finite in float32 (exp(2 / T) <= 3.4e38, i.e. T >= 2 / 88.72)")
+
 
 @dataclasses.dataclass(frozen=True)
 class Hardware:
@@ -121,7 +130,7 @@ class Hardware:
     calibration_error: float = param(0.0, ge=0, doc="std of fixed detuning offsets, in kappa")
     coupling_disorder: float = param(0.0, ge=0, doc="relative fabrication disorder of the couplings")
     extra_loss: float = param(0.0, ge=0, doc="extra intrinsic loss on every mode, in kappa")
-    seed: int = param(1234, doc="seed of the frozen fabrication/calibration errors")
+    seed: int = seed_param(1234, doc="seed of the frozen fabrication/calibration errors")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +157,7 @@ class DigitsConfig:
     """Config of ``scattering_digits``: the layered scattering network trained on a digits data
     set with the chosen rule; model chosen on the validation split, tested once."""
 
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the data split, initial couplings and batch order")
     data: Data = section(Data)
     network: Network = section(Network)
     train: Train = section(Train)
@@ -165,6 +174,20 @@ class DigitsConfig:
             if p > FD_MAX_PARAMS:
                 raise ConfigError(f"train.rule = 'finite_difference' with {p} parameters: allowed only up to "
                                   f"{FD_MAX_PARAMS} (one forward pass per parameter per step); use 'measurement'")
+        # memory: N x N couplings (built with float64 scales; + gradient, Adam moments, average), and per sample of a
+        # chunk (>= 256, the prediction chunk) the complex64 solve: dense N x N, or the Schur complement over the
+        # hidden + output modes with its coupling block to the input modes; autodiff keeps them for the backward pass
+        n_in = (784 if "mnist" in self.data.name else 64) * self.network.duplicate
+        rest = self.network.hidden + 10
+        modes = n_in + rest
+        solve = 24.0 * modes**2 if self.network.solver == "dense" else 24.0 * rest**2 + 16.0 * rest * n_in
+        parts = {"couplings and optimiser state": (64.0 if self.network.complex_couplings else 48.0) * modes**2,
+                 "per-sample solves of a chunk": max(self.train.batch_size, 256) * (solve + 160.0 * modes)
+                 * (2 if self.train.rule == "autodiff" else 1),
+                 "data set": 12.0 * 70000 * 784 if "mnist" in self.data.name else 12.0 * 5620 * 64}
+        check_memory(sum(parts.values()), f"the {modes}-mode network and its solves", {
+            "network.hidden": self.network.hidden, "network.duplicate": self.network.duplicate,
+            "train.batch_size": self.train.batch_size, "network.solver": self.network.solver}, parts=parts)
 
 
 # ----- building blocks ------------------------------------------------------------------
@@ -278,9 +301,7 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
     check_solvable(net0, split.x_train[:4])
     cost = SoftmaxCrossEntropy(temperature=cfg.train.temperature)
     predict = make_predict(nonideal, cfg.hardware.seed)
-    steps = max(min(len(split.x_train), len(split.x_train) // cfg.train.batch_size), 1)
-    opt = make_optimizer(cfg.train.optimizer, cfg.train.lr, epochs=cfg.train.epochs, steps_per_epoch=steps,
-                         schedule=cfg.train.schedule, weight_decay=cfg.train.weight_decay)
+    opt = OptimizerSpec(cfg.train.optimizer, cfg.train.lr, cfg.train.schedule, weight_decay=cfg.train.weight_decay)
 
     def evaluate(model, x, y):
         return metrics(predict(model, x, seed=1), y, cost, "val")
@@ -354,7 +375,7 @@ class RobustnessConfig:
     """Config of ``scattering_robustness``: one training run per nonideality level (and seed),
     trained and tested on that nonideal hardware."""
 
-    seed: int = 0
+    seed: int = seed_param(0, doc="first training seed (seed .. seed + sweep.seeds - 1)")
     data: Data = section(Data)
     network: Network = section(Network)
     train: Train = section(Train)
@@ -369,6 +390,22 @@ class RobustnessConfig:
         if not (sw.measurement_noise or sw.calibration_error or sw.coupling_disorder or sw.extra_loss):
             raise ConfigError("sweep: every level list (measurement_noise, calibration_error, coupling_disorder, "
                               "extra_loss) is empty; give at least one level")
+        for key, first in (("seed", self.seed), ("hardware.seed", self.hardware.seed)):
+            if first + sw.seeds > SEED_LIMIT:
+                raise ConfigError(f"{key} = {first}, sweep.seeds = {sw.seeds}: the sweep uses {key} .. {key} + "
+                                  f"sweep.seeds - 1 = {first + sw.seeds - 1}; allowed: up to 2**32 - 1")
+        # memory (one training run at a time): as for scattering_digits
+        n_in = (784 if "mnist" in self.data.name else 64) * self.network.duplicate
+        rest = self.network.hidden + 10
+        modes = n_in + rest
+        solve = 24.0 * modes**2 if self.network.solver == "dense" else 24.0 * rest**2 + 16.0 * rest * n_in
+        parts = {"couplings and optimiser state": (64.0 if self.network.complex_couplings else 48.0) * modes**2,
+                 "per-sample solves of a chunk": max(self.train.batch_size, 256) * (solve + 160.0 * modes)
+                 * (2 if self.train.rule == "autodiff" else 1),
+                 "data set": 12.0 * 70000 * 784 if "mnist" in self.data.name else 12.0 * 5620 * 64}
+        check_memory(sum(parts.values()), f"the {modes}-mode network and its solves", {
+            "network.hidden": self.network.hidden, "network.duplicate": self.network.duplicate,
+            "train.batch_size": self.train.batch_size, "network.solver": self.network.solver}, parts=parts)
 
 
 def run_robustness(cfg: RobustnessConfig, store: RunStore) -> dict:
@@ -473,7 +510,7 @@ def matrix_rows() -> list[dict]:
             rules.append(("finite_difference (h=1e-5)", FiniteDifference(1e-5),
                           f"{2 * net.n_trainable() + 1} forward passes/batch"))
         for rname, rule, note in rules:
-            g, _ = rule.gradient(net, (x, t), cost, jax.random.PRNGKey(3))
+            g, _ = rule.estimate(net, (x, t), cost, jax.random.PRNGKey(3))
             rows.append({"substrate": name, "rule": rname, "cosine": float(tree_cosine(g, ref)),
                          "rel_error": float(tree_rel_error(g, ref)), "note": note})
     return rows

@@ -22,18 +22,19 @@ from jaxtyping import Array, PRNGKeyArray
 from physlearning import metrics
 from physlearning.baselines import ddpm
 from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
-from physlearning.config import ConfigError, param, section
+from physlearning.config import ConfigError, check_memory, param, round_up, section, seed_param
 from physlearning.core import SquaredError, tree_cosine, tree_rel_error
-from physlearning.experiments import plots
-from physlearning.experiments.registry import Experiment
-from physlearning.experiments.runstore import RunStore
-from physlearning.experiments.trainer import DivergenceError, Trainer, make_optimizer
+from physlearning.errors import PhysLearningError
 from physlearning.rules.trajectory import TrajectoryRule, autodiff_gradient, local_gradient, training_paths
+from physlearning.runs import plots
+from physlearning.runs.registry import Experiment
+from physlearning.runs.store import RunStore
 from physlearning.substrates.langevin import COUPLINGS, LangevinComputer, generate, hidden_range
 from physlearning.tasks import datasets, toy2d
+from physlearning.train import DivergenceError, OptimizerSpec, Trainer, Unlabelled
 
 
-class DataRangeError(ValueError):
+class DataRangeError(PhysLearningError, ValueError):
     """Data outside the range the experiment declares for the visible units."""
 
 
@@ -153,11 +154,31 @@ def _validate(cfg, limit: float) -> None:
         raise ConfigError(
             f"device.n_steps * device.dt = {d.n_steps * d.dt:g} is too short to noise the data: 2 mu J2 t = "
             f"{forget:.3g} < 3 (data would survive as exp(-{forget:.2g}) of itself); raise n_steps or dt")
+    # kT from below: float32 must resolve a thermal kick at the states' scale, and the noising must reach the
+    # noise distribution (the data's remaining mean, limit exp(-2 mu J2 t), inside its thermal width)
+    eps = float(np.finfo(np.float32).eps)
+    x_max = max(limit, h)
+    kt_kick = (100 * eps * x_max) ** 2 / (2 * d.mu * d.dt)
+    left = limit * float(np.exp(-forget))
+    kt_eq = max(2 * d.j2_visible * left**2, d.j4_visible * left**4)
+    if d.kT < max(kt_kick, kt_eq):
+        if kt_kick >= kt_eq:
+            why = (f"a thermal kick sqrt(2 mu kT dt) = {np.sqrt(2 * d.mu * d.kT * d.dt):.3g} is below 100 float32 "
+                   f"rounding steps ({100 * eps * x_max:.3g}) of states |x| <= {x_max:.3g}, so the recorded paths "
+                   "would hold rounding error instead of thermal noise")
+        else:
+            width = np.sqrt(d.kT / (2 * d.j2_visible))
+            width = min(width, (d.kT / d.j4_visible) ** 0.25) if d.j4_visible > 0 else width
+            why = (f"noising for n_steps * dt = {d.n_steps * d.dt:g} leaves the data's mean at up to {left:.3g} "
+                   f"(limit exp(-2 mu J2 t)), more than the noise distribution's thermal width {width:.3g} at this "
+                   "kT: the noising would end before equilibrium")
+        raise ConfigError(f"device.kT = {d.kT!r} is too small: {why}; allowed: device.kT >= "
+                          f"{round_up(max(kt_kick, kt_eq)):g} at these mu, dt, n_steps and J2 (or raise n_steps * dt)")
 
 
 @dataclasses.dataclass(frozen=True)
 class ToyConfig:
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the toy samples, the device's couplings, noise and training")
     data: ToyData = section(ToyData)
     device: Device = section(Device)
     train: Train = section(Train)
@@ -166,6 +187,23 @@ class ToyConfig:
 
     def validate(self) -> None:
         _validate(self, self.data.limit)
+        # memory: protocol couplings (K x N x N, gradient, Adam moments, copies) and the N x N noising couplings;
+        # the recorded noising paths of a batch (noise, path, slices, residuals, forces); the noise drawn for
+        # generating samples; the MMD kernel matrices (float64, final and per epoch); DDPM sampling noise; data
+        d, e, n_units = self.device, self.eval, 2 + self.device.n_hidden
+        n_test, n_val = self.data.n_test, self.data.n_val
+        parts = {"protocol couplings": 40.0 * d.n_slices * n_units**2 + 24.0 * n_units**2,
+                 "recorded noising paths": 40.0 * min(self.train.batch_size, self.data.n_train) * (d.n_steps + 1)
+                 * n_units,
+                 "generation noise": 16.0 * d.n_steps * max(e.n_samples, e.n_epoch_samples) * n_units,
+                 "MMD kernel matrices": 16.0 * max(e.n_samples**2 + e.n_samples * n_test + n_test**2,
+                                                   e.n_epoch_samples**2 + e.n_epoch_samples * n_val + n_val**2),
+                 "DDPM sampling noise": 8.0 * self.ddpm.n_steps * e.n_samples * 2 if self.ddpm.enabled else 0.0,
+                 "data": 16.0 * (self.data.n_train + n_val + n_test) * (2 + d.n_hidden)}
+        check_memory(sum(parts.values()), "the Langevin computer, its paths, samples and metrics", {
+            "device.n_hidden": d.n_hidden, "device.n_steps": d.n_steps, "device.n_slices": d.n_slices,
+            "train.batch_size": self.train.batch_size, "eval.n_samples": e.n_samples,
+            "eval.n_epoch_samples": e.n_epoch_samples, "data.n_train": self.data.n_train}, parts=parts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +230,7 @@ class DigitsEval(Eval):
 
 @dataclasses.dataclass(frozen=True)
 class DigitsConfig:
-    seed: int = 0
+    seed: int = seed_param(0, doc="seed of the data split, the device's couplings, noise and training")
     data: DigitsData = section(DigitsData)
     device: DigitsDevice = section(DigitsDevice)
     train: DigitsTrain = section(DigitsTrain)
@@ -205,6 +243,28 @@ class DigitsConfig:
         if len(set(self.data.classes)) < 2:
             raise ConfigError(f"data.classes = {list(self.data.classes)}: give at least two distinct digits")
         _validate(self, self.data.scale)
+        # memory: as for thermo_toy2d, with the image pixels as visible units and the split sizes of the source
+        d, e, c = self.device, self.eval, len(set(self.data.classes))
+        n_vis = (784 if self.data.source == "mnist" else 64) // self.data.downsample**2
+        n_units = n_vis + d.n_hidden
+        if self.data.source == "mnist":
+            official = datasets.has_mnist_train(self.data.dir)
+            rows, n_test = (7000 if official else 1000) * c, (1000 if official else 200) * c
+        else:
+            rows, n_test = 180 * c, 36 * c
+        n_val = (rows - n_test) // 10
+        n_train = rows - n_test - n_val
+        parts = {"protocol couplings": 40.0 * d.n_slices * n_units**2 + 24.0 * n_units**2,
+                 "recorded noising paths": 40.0 * min(self.train.batch_size, n_train) * (d.n_steps + 1) * n_units,
+                 "generation noise": 16.0 * d.n_steps * max(e.n_samples, e.n_epoch_samples) * n_units,
+                 "MMD kernel matrices": 16.0 * max(e.n_samples**2 + e.n_samples * n_test + n_test**2,
+                                                   e.n_epoch_samples**2 + e.n_epoch_samples * n_val + n_val**2),
+                 "DDPM sampling noise": 8.0 * self.ddpm.n_steps * e.n_samples * n_vis if self.ddpm.enabled else 0.0,
+                 "data": 16.0 * rows * n_vis + 8.0 * n_train * d.n_hidden}
+        check_memory(sum(parts.values()), "the Langevin computer, its paths, samples and metrics", {
+            "device.n_hidden": d.n_hidden, "device.n_steps": d.n_steps, "device.n_slices": d.n_slices,
+            "train.batch_size": self.train.batch_size, "eval.n_samples": e.n_samples,
+            "eval.n_epoch_samples": e.n_epoch_samples}, parts=parts)
 
 
 # ----- shared pieces -------------------------------------------------------------------------
@@ -262,9 +322,7 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     comp = build_computer(cfg.device, x_train.shape[1], cfg.seed)
     comp.check_stability(limit)
     tr = cfg.train
-    steps = max(len(x_train) // min(tr.batch_size, len(x_train)), 1)
-    opt = make_optimizer(tr.optimizer, tr.lr, epochs=tr.epochs, steps_per_epoch=steps, schedule=tr.schedule,
-                         clip=tr.clip or None)
+    opt = OptimizerSpec(tr.optimizer, tr.lr, tr.schedule, clip=tr.clip or None)
     kT = cfg.device.kT
     key = jax.random.PRNGKey(cfg.seed + 7)
 
@@ -287,7 +345,7 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     trainer = Trainer(TrajectoryRule(), SquaredError(), opt, tr.epochs, tr.batch_size, seed=cfg.seed,
                       evaluate=evaluate, store=store, select="final" if tr.select == "final" else "val",
                       select_metric="val_mmd", minimize=True, progress=False, desc="thermo")
-    res = trainer.fit(comp, (x_train, np.zeros(len(x_train))), (x_val, np.zeros(len(x_val))))
+    res = trainer.fit(comp, Unlabelled(x_train, tr.batch_size), (x_val, None))
     model = res.model
     store.log({"event": "selected", "selected_epoch": res.best_epoch, "rule": tr.select})
     store.log({"event": "stability", "message": f"trained protocol: mu*dt*max|Hess V| = "
@@ -376,7 +434,7 @@ def run_toy(cfg: ToyConfig, store: RunStore) -> dict:
 
 
 def _first_heat(store: RunStore) -> float:
-    from physlearning.experiments.runstore import read_metrics
+    from physlearning.runs.store import read_metrics
 
     rows = [r for r in read_metrics(store.path) if r.get("epoch") == 0 and "gen_heat_kT" in r]
     return float(rows[0]["gen_heat_kT"]) if rows else float("nan")

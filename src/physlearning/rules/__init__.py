@@ -1,1 +1,1 @@
-"""Learning rules; one module per family."""
+"""Learning rules; one module per family (each registers itself in :mod:`physlearning.rules.registry`)."""

@@ -3,56 +3,92 @@
 * :class:`ImplicitAutodiff` (energy substrates): L(theta) = mean C(readout(s*(theta)), t)
   with s* the free equilibrium; dL/dtheta by the implicit function theorem
   (optimistix ``ImplicitAdjoint``: one linear solve with the Hessian d^2E/ds^2).
-* :class:`Autodiff` (any substrate with a differentiable ``predict(x)``): reverse-mode
-  through the simulation (backpropagation / BPTT).
+* :class:`Autodiff` (any substrate): reverse-mode through ``predict`` (backpropagation / BPTT).
+
+Both differentiate with respect to the *design* of a :class:`~physlearning.core.Hardware`
+through its realisation (a perfect digital twin: the disorder is known to the reference).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
-from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule, Substrate
+from physlearning.core import Batch, Cost, EnergySubstrate, StatelessRule, Substrate
+from physlearning.registry import register_rule
 from physlearning.rules.equilibrium import Equilibrium
 
 
-def _mean_cost_grad(substrate: Substrate, loss_fn) -> tuple:
-    params, static = eqx.partition(substrate, substrate.param_filter())
-    (loss, aux), grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static)), has_aux=True)(params)
+def design_value_and_grad(model: Substrate, loss_fn) -> tuple:
+    """``(grads, loss, aux)`` of ``loss_fn(model) -> (loss, aux)`` with respect to the trainable
+    parameters of ``model.design()`` (grads shaped like ``design().params()``)."""
+    design = model.design()
+    params, static = eqx.partition(design, design.param_filter())
+    f = lambda p: loss_fn(model.with_design(eqx.combine(p, static)))
+    (loss, aux), grads = jax.value_and_grad(f, has_aux=True)(params)
     return grads, loss, aux
 
 
-class ImplicitAutodiff(LearningRule):
+class ImplicitAutodiff(StatelessRule):
     """Exact gradient at the free equilibrium by implicit differentiation."""
 
-    solver: Equilibrium = Equilibrium()
+    families: ClassVar[tuple[type, ...]] = (EnergySubstrate,)
+    solver: Equilibrium | None = Equilibrium()
+    """relaxation solver; None: the substrate's own (``EnergySubstrate.solver()``)."""
 
-    def gradient(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
 
-        def loss_fn(sub):
+        def loss_fn(model):
+            dev = model.realised()
+            solver = self.solver or dev.solver()
+
             def one(xi, ti):
-                s, res = self.solver.solve(sub, xi, 0.0, ti, cost)
-                return cost(sub.readout(s), ti), res
+                s, res = solver.solve(dev, xi, 0.0, ti, cost)
+                return cost(dev.readout(s), ti), res
 
             losses, res = jax.vmap(one)(x, t)
             return jnp.mean(losses), jnp.max(res)
 
-        grads, loss, res = _mean_cost_grad(substrate, loss_fn)
+        grads, loss, res = design_value_and_grad(substrate, loss_fn)
         return grads, {"loss": loss, "residual": res}
 
 
-class Autodiff(LearningRule):
+class Autodiff(StatelessRule):
     """Backpropagation through ``substrate.predict`` (a differentiable simulation)."""
 
-    def gradient(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
 
-        def loss_fn(sub):
-            y = sub.predict(x)  # type: ignore[attr-defined]
-            return jnp.mean(jax.vmap(cost)(y, t)), None
+        def loss_fn(model):
+            return jnp.mean(jax.vmap(cost)(model.predict(x, key), t)), None
 
-        grads, loss, _ = _mean_cost_grad(substrate, loss_fn)
+        grads, loss, _ = design_value_and_grad(substrate, loss_fn)
         return grads, {"loss": loss}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImplicitAutodiffSection:
+    """Exact gradient at the free equilibrium (implicit function theorem); relaxation by the
+    substrate's own solver unless set here."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AutodiffSection:
+    """Backpropagation through the simulation (``predict``)."""
+
+
+@register_rule("implicit_autodiff", ImplicitAutodiffSection, (EnergySubstrate,),
+               "exact gradient by implicit differentiation at the equilibrium (the reference for energy substrates)")
+def _build_implicit(c: ImplicitAutodiffSection) -> ImplicitAutodiff:
+    return ImplicitAutodiff(solver=None)
+
+
+@register_rule("autodiff", AutodiffSection, (Substrate,), "backpropagation through predict (BPTT)")
+def _build_autodiff(c: AutodiffSection) -> Autodiff:
+    return Autodiff()

@@ -26,13 +26,18 @@ used only for the reported loss; the rule itself only sees the target values.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule
+from physlearning.config import param
+from physlearning.core import Batch, Cost, EnergySubstrate, StatelessRule
+from physlearning.registry import register_rule
 from physlearning.rules.ep import energy_param_grad
 from physlearning.rules.equilibrium import Equilibrium
 
@@ -58,11 +63,13 @@ def clamped_equilibrium(substrate: EnergySubstrate, x: Array, y_clamp: Array, st
     return sol.value[0], residual
 
 
-class CoupledLearning(LearningRule):
+class CoupledLearning(StatelessRule):
     """Coupled learning with clamping strength ``eta`` in (0, 1]."""
 
+    families: ClassVar[tuple[type, ...]] = (EnergySubstrate,)
+
     eta: float = eqx.field(static=True, default=0.1)
-    solver: Equilibrium = Equilibrium()
+    solver: Equilibrium | None = Equilibrium()
 
     def __check_init__(self):
         if not 0 < self.eta <= 1:
@@ -70,18 +77,34 @@ class CoupledLearning(LearningRule):
 
     def sample_gradient(self, substrate: EnergySubstrate, x: Array, target: Array, cost: Cost):
         """(grads, loss, residual) for one sample."""
-        free, res0 = self.solver.solve(substrate, x, 0.0, target, cost)
+        solver = self.solver or substrate.solver()
+        free, res0 = solver.solve(substrate, x, 0.0, target, cost)
         y_free = substrate.readout(free)
         y_clamp = y_free + self.eta * (target - y_free)
-        clamped, res1 = clamped_equilibrium(substrate, x, y_clamp, free, self.solver)
+        clamped, res1 = clamped_equilibrium(substrate, x, y_clamp, free, solver)
         g_c = energy_param_grad(substrate, clamped, x)
         g_f = energy_param_grad(substrate, free, x)
         grads = jax.tree_util.tree_map(lambda a, b: (a - b) / self.eta, g_c, g_f)
         return grads, cost(y_free, target), jnp.maximum(res0, res1)
 
-    def gradient(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
+        substrate = substrate.realised()
         grads, loss, res = jax.vmap(lambda xi, ti: self.sample_gradient(substrate, xi, ti, cost))(x, t)
         grads = jax.tree_util.tree_map(lambda a: jnp.mean(a, axis=0), grads)
         return grads, {"loss": jnp.mean(loss), "residual": jnp.max(res),
                        "relaxations": jnp.asarray(2 * x.shape[0], jnp.float32)}
+
+
+@dataclasses.dataclass(frozen=True)
+class CoupledSection:
+    """Coupled learning (Stern et al. PRX 11, 021045, 2021): clamp the outputs part-way to the target."""
+
+    eta: float = param(0.1, gt=0, le=1, doc="clamping strength")
+
+
+@register_rule("coupled", CoupledSection, (EnergySubstrate,),
+               "coupled learning: free vs output-clamped states (not an exact gradient)", exact=False,
+               check={"eta": 1e-3})
+def _build_coupled(c: CoupledSection) -> CoupledLearning:
+    return CoupledLearning(c.eta, solver=None)

@@ -20,12 +20,17 @@ Nudged phases warm-start from the free equilibrium.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from physlearning.core import Batch, Cost, EnergySubstrate, LearningRule, Nonideality, SquaredError
+from physlearning.config import param
+from physlearning.core import Batch, Cost, EnergySubstrate, Nonideality, SquaredError, StatelessRule
+from physlearning.registry import register_rule
 from physlearning.rules.equilibrium import Equilibrium
 
 ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
@@ -54,13 +59,16 @@ def energy_param_grad(
     return jax.grad(f)(params)
 
 
-class EquilibriumPropagation(LearningRule):
+class EquilibriumPropagation(StatelessRule):
     """EP gradient estimator with nudging strength ``beta`` (> 0)."""
+
+    families: ClassVar[tuple[type, ...]] = (EnergySubstrate,)
 
     beta: float = eqx.field(static=True, default=1e-3)
     estimator: str = eqx.field(static=True, default="symmetric")
     n_points: int = eqx.field(static=True, default=4)
-    solver: Equilibrium = Equilibrium()
+    solver: Equilibrium | None = Equilibrium()
+    """relaxation solver; None: the substrate's own (``EnergySubstrate.solver()``)."""
     nonideality: Nonideality | None = None
     """hardware imperfection: ``params`` realises the couplings (disorder, quantisation),
     ``measure`` perturbs each measured dF/dtheta (read-out noise)."""
@@ -78,7 +86,8 @@ class EquilibriumPropagation(LearningRule):
     ):
         """EP estimate for one sample; returns (grads, loss, residual)."""
         b = self.beta
-        solve = lambda beta, s0: self.solver.solve(substrate, x, beta, target, cost, s0)
+        solver = self.solver or substrate.solver()
+        solve = lambda beta, s0: solver.solve(substrate, x, beta, target, cost, s0)
         free, res0 = solve(0.0, None)
         loss = cost(substrate.readout(free), target)
         noise, k = self.nonideality, (jax.random.PRNGKey(0) if key is None else key)
@@ -113,8 +122,9 @@ class EquilibriumPropagation(LearningRule):
             res = jnp.maximum(res0, jnp.max(rk))
         return grads, loss, res
 
-    def gradient(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: EnergySubstrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
+        substrate = substrate.realised()  # a Hardware's realised device (the identity on a bare substrate)
         key = jax.random.PRNGKey(0) if key is None else key
         if self.nonideality is not None:
             key, sub = jax.random.split(key)
@@ -145,3 +155,19 @@ def predict(substrate: EnergySubstrate, x: Array, solver: Equilibrium) -> Array:
     """Readout at the free equilibrium for a batch of inputs."""
     states, _ = free_states(substrate, x, solver)
     return jax.vmap(substrate.readout)(states)
+
+
+@dataclasses.dataclass(frozen=True)
+class EPSection:
+    """Equilibrium Propagation (Scellier & Bengio 2017): relax free and nudged, measure dE/dtheta."""
+
+    beta: float = param(0.5, gt=0, doc="nudging strength (training); gradient checks use 1e-3")
+    estimator: str = param("symmetric", choices=ESTIMATORS, doc="one_sided O(beta), symmetric O(beta^2), "
+                           "holomorphic O(beta^N) bias")
+    n_points: int = param(4, ge=2, doc="holomorphic EP: points on the circle |beta|")
+
+
+@register_rule("ep", EPSection, (EnergySubstrate,), "Equilibrium Propagation: free and nudged equilibria",
+               check={"beta": 1e-3})
+def _build_ep(c: EPSection) -> EquilibriumPropagation:
+    return EquilibriumPropagation(c.beta, c.estimator, c.n_points, solver=None)

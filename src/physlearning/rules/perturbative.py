@@ -18,24 +18,29 @@ through sinusoids (e.g. phases of unitary gates); a detuning enters a resonance
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import PRNGKeyArray
 
-from physlearning.core import Batch, Cost, LearningRule, Nonideality, Substrate
+from physlearning.config import param
+from physlearning.core import Batch, Cost, Nonideality, StatelessRule, Substrate
+from physlearning.registry import register_rule
 
 
 def _flat_loss(substrate: Substrate, batch: Batch, cost: Cost, nonideality: Nonideality | None, key):
-    """(theta_flat, unravel, L(theta_flat)) for the batch-mean cost measured on hardware."""
-    params, static = eqx.partition(substrate, substrate.param_filter())
+    """(theta_flat, unravel, L(theta_flat)) for the batch-mean cost measured on hardware (the design's
+    trainable parameters, flattened; outputs from ``predict``, i.e. on a Hardware's realised device)."""
+    design = substrate.design()
+    params, static = eqx.partition(design, design.param_filter())
     flat, unravel = ravel_pytree(params)
     x, t = batch
 
     def loss(f):
-        sub = eqx.combine(unravel(f), static)
-        y = jax.vmap(sub)(x)
+        y = substrate.with_design(eqx.combine(unravel(f), static)).predict(x, None)
         if nonideality is not None:
             y = nonideality.measure(y, key)
         return jnp.mean(jax.vmap(cost)(y, t))
@@ -43,7 +48,7 @@ def _flat_loss(substrate: Substrate, batch: Batch, cost: Cost, nonideality: Noni
     return flat, unravel, loss
 
 
-class FiniteDifference(LearningRule):
+class FiniteDifference(StatelessRule):
     """Finite-difference gradient, one parameter at a time (``lax.map`` over parameters).
 
     ``aux["forward_passes"]`` counts batch forward evaluations (P or 2P, +1 for the loss);
@@ -54,7 +59,7 @@ class FiniteDifference(LearningRule):
     central: bool = True
     nonideality: Nonideality | None = None
 
-    def gradient(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         flat, unravel, loss = _flat_loss(substrate, batch, cost, self.nonideality, key)
         l0 = loss(flat)
         h = jnp.asarray(self.step, flat.dtype)
@@ -69,14 +74,14 @@ class FiniteDifference(LearningRule):
                             "measurements": jnp.asarray(passes * batch[0].shape[0], jnp.float32)}
 
 
-class SPSA(LearningRule):
+class SPSA(StatelessRule):
     """Simultaneous-perturbation stochastic approximation with ``samples`` directions."""
 
     step: float = 1e-3
     samples: int = 1
     nonideality: Nonideality | None = None
 
-    def gradient(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         kd, km = jax.random.split(key)
         flat, unravel, loss = _flat_loss(substrate, batch, cost, self.nonideality, km)
         h = jnp.asarray(self.step, flat.dtype)
@@ -86,3 +91,31 @@ class SPSA(LearningRule):
         passes = 2 * self.samples + 1
         return unravel(g), {"loss": loss(flat), "forward_passes": jnp.asarray(passes, jnp.float32),
                             "measurements": jnp.asarray(passes * batch[0].shape[0], jnp.float32)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteDifferenceSection:
+    """Finite differences, one parameter at a time (2P + 1 forward passes per step when central)."""
+
+    step: float = param(1e-3, gt=0, doc="parameter step h")
+    central: bool = param(True, doc="central (error O(h^2)) or forward (O(h)) differences")
+
+
+@dataclasses.dataclass(frozen=True)
+class SPSASection:
+    """Simultaneous perturbation (Spall 1992): 2 forward passes per direction."""
+
+    step: float = param(1e-3, gt=0, doc="perturbation size h")
+    samples: int = param(1, ge=1, doc="random directions averaged per step")
+
+
+@register_rule("finite_difference", FiniteDifferenceSection, (Substrate,),
+               "finite differences of the measured loss (2P + 1 passes)", check={"step": 1e-6})
+def _build_fd(c: FiniteDifferenceSection) -> FiniteDifference:
+    return FiniteDifference(c.step, c.central)
+
+
+@register_rule("spsa", SPSASection, (Substrate,), "simultaneous-perturbation estimate (biased, noisy)", exact=False,
+               check={"step": 1e-6, "samples": 64})
+def _build_spsa(c: SPSASection) -> SPSA:
+    return SPSA(c.step, c.samples)

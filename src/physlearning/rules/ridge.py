@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from physlearning.core import LearningRule, SquaredError
+from physlearning.core import SquaredError, StatelessRule
 
 DEFAULT_ALPHAS = tuple(10.0**k for k in range(-10, 3))
 
@@ -178,14 +178,14 @@ def sequence_features(states: np.ndarray, lengths: np.ndarray, mode: str = "mean
     raise ValueError(f"sequence readout mode {mode!r}: allowed values are ['mean', 'last', 'mean+last']")
 
 
-class ReadoutDeltaRule(LearningRule):
+class ReadoutDeltaRule(StatelessRule):
     """Gradient of the squared readout error from *measured* features only (the delta
     rule; needs no model of the device): for ``C = 1/2 sum_t ||y_t - target_t||^2`` per
     series, ``dC/dW_out = sum_t (y_t - target_t) [phi_t, 1]^T`` averaged over the batch.
     Substrates provide ``features(x, key)`` (T, F) and a ``w_out`` field (d_out, F + 1);
     every other parameter gets a zero gradient."""
 
-    def gradient(self, substrate, batch, cost, key):
+    def estimate(self, substrate, batch, cost, key):
         if not isinstance(cost, SquaredError):
             raise ValueError(f"ReadoutDeltaRule needs the SquaredError cost, got {type(cost).__name__}")
         x, target = batch

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
-from physlearning.core import Batch, Cost, LearningRule, Nonideality
+from physlearning.core import Batch, Cost, Nonideality, StatelessRule
 from physlearning.substrates.scattering import ScatteringNetwork, output_of, output_weight
 
 
@@ -80,7 +80,7 @@ def assemble(substrate: ScatteringNetwork, a, b, c) -> ScatteringNetwork:
     return grads
 
 
-class MeasurementRule(LearningRule):
+class MeasurementRule(StatelessRule):
     """Gradient assembled only from measured fields a, b and S_ll (see module docstring).
 
     ``nonideality`` acts where the hardware suffers it: ``params`` (disorder, calibration
@@ -92,7 +92,7 @@ class MeasurementRule(LearningRule):
     nonideality: Nonideality | None = None
     hardware_seed: int = 0
 
-    def gradient(self, substrate: ScatteringNetwork, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: ScatteringNetwork, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
         a, b, s = measure(substrate, x, self.nonideality, self.hardware_seed, key)
         y = output_of(s, substrate.readout)
@@ -105,14 +105,14 @@ class MeasurementRule(LearningRule):
         return grads, aux
 
 
-class ScatteringAutodiff(LearningRule):
+class ScatteringAutodiff(StatelessRule):
     """Reference: reverse-mode autodiff of mean C(f(S_ll)) through the linear solve, with the
     same nonideality (the disorder is known to this model: a perfect digital twin)."""
 
     nonideality: Nonideality | None = None
     hardware_seed: int = 0
 
-    def gradient(self, substrate: ScatteringNetwork, batch: Batch, cost: Cost, key: PRNGKeyArray):
+    def estimate(self, substrate: ScatteringNetwork, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
         params, static = eqx.partition(substrate, substrate.param_filter())
 

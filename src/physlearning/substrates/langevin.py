@@ -37,17 +37,18 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core import Substrate
+from physlearning.errors import PhysLearningError
 
 COUPLINGS = ("dense", "bipartite", "hidden_only")
 """``dense``: every pair; ``bipartite``: visible-hidden only (no visible-visible, no
 hidden-hidden); ``hidden_only``: visible-hidden and hidden-hidden, no visible-visible."""
 
 
-class StabilityError(ValueError):
+class StabilityError(PhysLearningError, ValueError):
     """Time step beyond the Euler-Maruyama stability limit of the given potential."""
 
 
-class NonFiniteStateError(FloatingPointError):
+class NonFiniteStateError(PhysLearningError, FloatingPointError):
     """A simulated state became NaN/inf; the message names the first bad time step."""
 
 

@@ -36,12 +36,13 @@ import numpy as np
 from jaxtyping import Array
 
 from physlearning.core import Nonideality, Substrate
+from physlearning.errors import PhysLearningError
 
 READOUTS = ("im", "re", "abs2")
 SOLVERS = ("schur", "dense")
 
 
-class ScatteringError(ValueError):
+class ScatteringError(PhysLearningError, ValueError):
     """A scattering network that is not physical or not solvable (bad H0, kappa, pixels)."""
 
 
@@ -228,8 +229,8 @@ class ScatteringNetwork(Substrate):
         """Output y (n_out,) for one input x."""
         return self.observe(self.probe(x)[2])
 
-    def predict(self, x: Array) -> Array:
-        """Batched outputs (B, n_out)."""
+    def predict(self, x: Array, key: Array | None = None) -> Array:
+        """Batched outputs (B, n_out) (noiseless: the network itself has no noise)."""
         return jax.vmap(self)(x)
 
 

@@ -22,6 +22,10 @@ import numpy as np
 from physlearning.tasks.datasets import DataError
 
 _NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+SAMPLE_RATE = 8000
+"""FSDD is recorded at 8 kHz; the MFCC settings (``n_fft`` = 256 for a 25 ms window) assume it."""
+N_MELS = 26
+"""Mel filters of :func:`mfcc` in :func:`load_fsdd`: at most this many MFCCs exist."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +95,7 @@ def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, li
     except ImportError as e:
         raise DataError("fsdd: reading WAVs needs soundfile; install it with pip install 'physlearning[audio]'") from e
 
-    files = recording_files(directory)
-    if limit is not None:  # a fixed random subset, so that it spans digits, speakers and recording indices
-        files = [files[i] for i in sorted(np.random.default_rng(0).permutation(len(files))[:limit])]
+    files = subset(recording_files(directory), limit)
     xs, lens, digits, speakers, idx = [], [], [], [], []
     for p in files:
         try:
@@ -102,6 +104,13 @@ def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, li
             raise DataError(f"fsdd: unreadable WAV file {str(p)!r}: {e}") from e
         if sig.ndim != 1 or len(sig) == 0:
             raise DataError(f"fsdd: {str(p)!r} is not a non-empty mono recording (shape {sig.shape})")
+        if sr != SAMPLE_RATE:
+            raise DataError(f"fsdd: {str(p)!r} is sampled at {sr} Hz; allowed: {SAMPLE_RATE} Hz (FSDD's rate, which "
+                            "the MFCC window and filter settings assume); use the dataset's original files")
+        if not np.all(np.isfinite(sig)):
+            bad = int(np.flatnonzero(~np.isfinite(sig))[0])
+            raise DataError(f"fsdd: {str(p)!r} holds non-finite audio samples (first at sample {bad}, value "
+                            f"{sig[bad]!r}); allowed: finite samples")
         feats = mfcc(sig, sr, n_mfcc=n_mfcc)[:max_frames]
         pad = np.zeros((max_frames, n_mfcc))
         pad[: len(feats)] = feats
@@ -114,6 +123,76 @@ def load_fsdd(directory: str | Path, max_frames: int = 100, n_mfcc: int = 13, li
         idx.append(int(m.group(3)))
     return SpokenDigits(np.stack(xs).astype(np.float32), np.array(lens), np.array(digits), np.array(speakers),
                         np.array(idx))
+
+
+def subset(files: list[Path], limit: int | None) -> list[Path]:
+    """The files ``load_fsdd(..., limit)`` reads: all, or a fixed random subset of ``limit`` of them
+    (so that it spans digits, speakers and recording indices), in file order."""
+    if not limit:
+        return list(files)
+    return [files[i] for i in sorted(np.random.default_rng(0).permutation(len(files))[:limit])]
+
+
+def _parse(files: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(digit, speaker, index) arrays from ``{digit}_{speaker}_{index}.wav`` names."""
+    parts = [_NAME.match(p.name).groups() for p in files]  # type: ignore[union-attr]
+    return (np.array([int(d) for d, _, _ in parts], int), np.array([s for _, s, _ in parts]),
+            np.array([int(i) for _, _, i in parts], int))
+
+
+def _training_problem(digits: np.ndarray, val_frac: float) -> str | None:
+    """Why a training set with these digit labels cannot be split into train and a stratified
+    validation share ``val_frac`` for the ridge classifier (None if it can)."""
+    labels, counts = np.unique(digits, return_counts=True)
+    n_val = int(np.ceil(val_frac * len(digits)))
+    if len(labels) < 2 or counts.min() < 2:
+        return f"training recordings per digit {dict(zip(labels.tolist(), counts.tolist()))} (need >= 2 digits, " \
+               "each with >= 2 recordings)"
+    if min(n_val, len(digits) - n_val) < len(labels):
+        return f"{len(digits)} training recordings of {len(labels)} digits leave {n_val} for the validation " \
+               f"share {val_frac:g} (need one per digit in both parts)"
+    return None
+
+
+def split_problem(files: list[Path], val_frac: float = 0.1, speaker_folds: bool = False) -> str | None:
+    """Why these files cannot feed the FSDD experiment (None if they can): the standard split
+    (index 0-4 test, 5-49 train) must have both parts, its training part must allow the
+    validation split, and with ``speaker_folds`` there must be >= 2 speakers, each fold's
+    training part (the other speakers) splittable too."""
+    if not files:
+        return "no files"
+    return _split_problem(*_parse(files), val_frac, speaker_folds)
+
+
+def _split_problem(digit: np.ndarray, speaker: np.ndarray, index: np.ndarray, val_frac: float,
+                   speaker_folds: bool) -> str | None:
+    test = index < 5
+    if not test.any() or test.all():
+        return (f"the standard split is empty: {int(test.sum())} test recordings (index 0-4) and "
+                f"{int((~test).sum())} training recordings (index 5-49)")
+    names = sorted(set(speaker.tolist()))
+    if speaker_folds and len(names) < 2:
+        return f"speaker_folds needs at least 2 speakers; the files hold {names}"
+    if problem := _training_problem(digit[~test], val_frac):
+        return f"standard split: {problem}"
+    if speaker_folds:
+        for name in names:
+            if problem := _training_problem(digit[speaker != name], val_frac):
+                return f"speaker fold {name!r}: {problem}"
+    return None
+
+
+def smallest_limit(files: list[Path], val_frac: float = 0.1, speaker_folds: bool = False) -> int | None:
+    """The smallest ``limit`` whose :func:`subset` of ``files`` has no :func:`split_problem` (None: none)."""
+    parsed = _parse(files)
+    if _split_problem(*parsed, val_frac, speaker_folds) is not None:
+        return None
+    order = np.random.default_rng(0).permutation(len(files))  # the order in which subset() adds files
+    for k in range(1, len(files) + 1):
+        keep = np.sort(order[:k])
+        if _split_problem(*(a[keep] for a in parsed), val_frac, speaker_folds) is None:
+            return k
+    return None
 
 
 def recording_split(data: SpokenDigits) -> tuple[np.ndarray, np.ndarray]:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """A data directory or file that is missing, unreadable or corrupt."""
-
+from physlearning.errors import DataError  # noqa: E402  (one error base class: physlearning.errors)
 
 SHA256 = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    # the uncompressed form: SHA-256 of the published .gz files' content (``gzip -dc FILE.gz | sha256sum``)
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     "optdigits.hol": "4e93dfa93f501c29e4b6e1db417db68be20a7acafd85e52939e04369ecde386a",
     "optdigits.tes": "94d7b3c067125a5f6a6d51cf1dc8e95de7d731e41c7f1e714897330242949464",
     "optdigits.tra": "a6d20dd0016ea85e8e207860d7b59411b07ddd18981ab250fa0ce37525570ab7",
@@ -60,12 +62,28 @@ def _need_dir(directory: str | Path, what: str) -> Path:
     return d
 
 
+UNVERIFIED = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte",
+              "train-labels-idx1-ubyte")
+"""Files read without a checksum: physlearning knows no published SHA-256 for the MNIST training split
+(a warning says so when ``check`` is on)."""
+
+
 def _checked(d: Path, name: str, check: bool = True) -> Path:
     p = d / name
     if not p.is_file():
         raise DataError(f"missing data file {str(p)!r}")
-    if check and name in SHA256 and _sha256(p) != SHA256[name]:
-        raise DataError(f"data file {str(p)!r} is corrupt: SHA-256 does not match the published {SHA256[name][:12]}...")
+    if check and name in SHA256:
+        digest = _sha256(p)
+        if digest != SHA256[name]:
+            other = [k for k, v in SHA256.items() if v == digest]
+            if other:
+                raise DataError(f"data file {str(p)!r} holds the content of {other[0]!r} (SHA-256 "
+                                f"{digest[:12]}...): are files swapped or renamed? Give each file its published name")
+            raise DataError(f"data file {str(p)!r} is corrupt: SHA-256 does not match the published "
+                            f"{SHA256[name][:12]}...")
+    elif check and name in UNVERIFIED:
+        warnings.warn(f"data file {str(p)!r}: no published SHA-256 is known for {name}; it is read without a "
+                      "checksum (its IDX header, size and label range are still checked)", stacklevel=3)
     return p
 
 
@@ -79,7 +97,8 @@ def stratified_split(x: np.ndarray, y: np.ndarray, frac: float, seed: int) -> tu
     """Split off ``frac`` of the samples, stratified by label, fixed seed."""
     from sklearn.model_selection import train_test_split
 
-    a, b, ya, yb = train_test_split(x, y, test_size=frac, stratify=y, random_state=seed)
+    # derived seeds (seed + 1) may reach 2**32, beyond scikit-learn's random_state: fold them back
+    a, b, ya, yb = train_test_split(x, y, test_size=frac, stratify=y, random_state=seed % 2**32)
     return a, ya, b, yb
 
 
@@ -115,7 +134,19 @@ def _read_optdigits(p: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"data file {str(p)!r} is not in the optdigits format: {e}") from e
     if a.ndim != 2 or a.shape[1] != 65:
         raise DataError(f"data file {str(p)!r}: expected 65 comma-separated columns, got {a.shape}")
+    _check_range(p, "pixel count", a[:, :64], 16)
+    _check_range(p, "label", a[:, 64], 9)
     return a[:, :64], a[:, 64]
+
+
+def _check_range(p: Path, what: str, a: np.ndarray, high: int) -> None:
+    """Raise :class:`DataError` naming file ``p`` when an entry of ``a`` is outside 0..high."""
+    bad = np.flatnonzero((a < 0) | (a > high))
+    if bad.size:
+        i = np.unravel_index(bad[0], a.shape)
+        where = f"row {i[0] + 1}" if a.ndim == 1 else f"row {i[0] + 1}, column {i[1] + 1}"
+        raise DataError(f"data file {str(p)!r}: {what} {int(a[i])} at {where} ({bad.size} such values); "
+                        f"allowed values are 0 to {high}")
 
 
 def optdigits_raw(directory: str | Path, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -214,7 +245,11 @@ def optdigits(directory: str | Path, seed: int = 0, val_frac: float = 0.1, check
     )
 
 
-def _read_idx(p: Path) -> np.ndarray:
+IDX_KINDS = {"images": 3, "labels": 1}
+"""MNIST IDX files: images are 3-D (magic 0x00000803, n x 28 x 28), labels 1-D (magic 0x00000801)."""
+
+
+def _read_idx(p: Path, kind: str | None = None) -> np.ndarray:
     opener = gzip.open if p.suffix == ".gz" else open
     try:
         with opener(p, "rb") as f:
@@ -224,7 +259,16 @@ def _read_idx(p: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
         raise DataError(f"data file {str(p)!r} is not an IDX ubyte file")
     ndim = data[3]
+    if kind is not None and ndim != IDX_KINDS[kind]:
+        other = {v: k for k, v in IDX_KINDS.items()}.get(ndim, f"{ndim}-D data")
+        raise DataError(f"data file {str(p)!r} holds {other} (IDX magic 0x{int.from_bytes(data[:4], 'big'):08x}, "
+                        f"{ndim}-D), but it is read as {kind} (magic 0x{0x800 + IDX_KINDS[kind]:08x}, "
+                        f"{IDX_KINDS[kind]}-D): are the image and label files swapped?")
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"data file {str(p)!r} is truncated: its IDX header needs {4 + 4 * ndim} bytes")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if kind == "images" and shape[1:] != (28, 28):
+        raise DataError(f"data file {str(p)!r}: images of {shape[1]}x{shape[2]} pixels; allowed: 28x28 (MNIST)")
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
         raise DataError(f"data file {str(p)!r} is truncated: {body.size} bytes for shape {shape}")
@@ -268,9 +312,10 @@ def mnist_raw(directory: str | Path, check: bool = True) -> dict[str, np.ndarray
             continue
         for p in (ip, lp):
             _checked(d, p.name, check)
-        x, y = _read_idx(ip), _read_idx(lp)
+        x, y = _read_idx(ip, "images"), _read_idx(lp, "labels")
         if len(x) != len(y):
             raise DataError(f"{str(ip)!r} has {len(x)} images but {str(lp)!r} has {len(y)} labels")
+        _check_range(lp, "label", y, 9)
         out[f"x_{split}"], out[f"y_{split}"] = x, y
     return out
 
@@ -304,7 +349,12 @@ def mnist(
         note = "MNIST official split"
     else:
         x, y = prep(raw["x_test"], raw["y_test"])
-        frac = n_test / 10000
+        lo, hi = mnist_n_test_range(len(y), nc, val_frac)
+        if not lo <= n_test <= hi:
+            raise DataError(f"mnist: n_test = {n_test}: {MNIST_N_TEST_WHY}; with the {len(y)} images read "
+                            f"({'all classes' if classes is None else f'classes {list(classes)}'}, validation share "
+                            f"{val_frac:g}) allowed values are {lo} to {hi}")
+        frac = n_test / MNIST_TEST_ROWS
         xtr, ytr, xte, yte = stratified_split(x, y, frac, seed)
         note = f"MNIST 10k test split only: {len(xtr)} train / {len(xte)} held out (stratified, seed {seed})"
     if val_frac > 0:
@@ -313,6 +363,40 @@ def mnist(
     else:
         xva, yva = xtr[:0], ytr[:0]
     return Split(xtr, ytr, xva, yva, xte, yte, nc, (28, 28), note)
+
+
+def _split_sizes(n: int, frac: float) -> tuple[int, int]:
+    """(kept, split off) row counts of scikit-learn's ``train_test_split(test_size=frac)``."""
+    k = math.ceil(frac * n)
+    return n - k, k
+
+
+MNIST_TEST_ROWS = 10000
+MNIST_N_TEST_WHY = ("with only the 10k test split, n_test of its 10,000 images are held out for testing and the "
+                    "rest (less a validation share) train, each part needing every class")
+
+
+def mnist_n_test_range(n_rows: int = MNIST_TEST_ROWS, n_classes: int = 10, val_frac: float = 0.1) -> tuple[int, int]:
+    """Allowed ``n_test`` (lowest, highest) of :func:`mnist` with only the 10k test split, of which
+    ``n_rows`` images (of ``n_classes`` classes) are read: the share ``n_test / 10000`` is held out, and
+    the held-out part, the training part and (``val_frac`` > 0) its validation share each need at
+    least one image per class (stratified splits). ``lo > hi`` when no value works."""
+    def ok(n_test: int) -> bool:
+        n_tr, k = _split_sizes(n_rows, n_test / MNIST_TEST_ROWS)
+        if min(n_tr, k) < n_classes:
+            return False
+        return val_frac <= 0 or min(_split_sizes(n_tr, val_frac)) >= n_classes
+
+    lo = next((n for n in range(1, MNIST_TEST_ROWS) if ok(n)), MNIST_TEST_ROWS)
+    hi = next((n for n in range(MNIST_TEST_ROWS - 1, 0, -1) if ok(n)), 0)
+    return lo, hi
+
+
+def has_mnist_train(directory: str | Path) -> bool:
+    """Whether ``directory`` holds the 60k MNIST training files (gz or raw); then ``n_test`` is unused."""
+    d = Path(directory).expanduser()
+    return all((d / f"{stem}.gz").is_file() or (d / stem).is_file()
+               for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"))
 
 
 def one_hot(y: np.ndarray, n: int) -> np.ndarray:

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from physlearning.errors import PhysLearningError
+
 LORENZ_LYAPUNOV = 0.906
 """Largest Lyapunov exponent of Lorenz-63 at the standard parameters (Sprott 2003)."""
 
 
-class SeriesError(ValueError):
+class SeriesError(PhysLearningError, ValueError):
     """A series that cannot be used (too short, NaN, wrong shape)."""
 
 

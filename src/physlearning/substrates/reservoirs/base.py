@@ -20,9 +20,10 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core import Substrate
+from physlearning.errors import PhysLearningError
 
 
-class DeviceError(RuntimeError):
+class DeviceError(PhysLearningError, RuntimeError):
     """A device simulation that blew up (NaN/inf), or a device parameter outside its limits."""
 
 

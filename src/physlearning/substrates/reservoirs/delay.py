@@ -17,11 +17,17 @@ for any ``theta``. Noise: additive Gaussian on each virtual node (``noise``).
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from physlearning.substrates.reservoirs.base import Device, DeviceError, Reservoir
+
+
+def _dtype(dtype=None):
+    """``dtype`` as a numpy dtype; None: the default float now (float64 when x64 is enabled)."""
+    return jnp.zeros(()).dtype if dtype is None else jnp.dtype(dtype)
 
 
 class DelayNode(Device):
@@ -34,22 +40,26 @@ class DelayNode(Device):
     """Mackey-Glass exponent (nonlinearity)."""
     theta: float = 0.2
     """virtual-node separation in units of the node response time."""
+    dtype: object = eqx.field(static=True, default=None)
+    """dtype of the state (None: the default float when :meth:`init_state` is called)."""
 
     def check(self) -> None:
         if not self.theta > 0:
             raise DeviceError(f"delay node theta = {self.theta!r}: must be > 0")
 
-    def _propagators(self):
+    def _propagators(self, dtype):
+        """ZOH propagators (lower-triangular a^(i-j), carry a^(i+1), a) in the state's ``dtype``
+        (built in float64: float32 constants would round a float64 integration to float32)."""
         a = float(np.exp(-self.theta))
         i = np.arange(self.n)
         lower = np.where(i[:, None] >= i[None, :], a ** (i[:, None] - i[None, :]).clip(0), 0.0)
-        return np.asarray(lower, np.float32), np.asarray(a ** (i + 1), np.float32), a
+        return jnp.asarray(lower, dtype), jnp.asarray(a ** (i + 1.0), dtype), a
 
     def init_state(self):
-        return jnp.zeros(self.n)
+        return jnp.zeros(self.n, _dtype(self.dtype))
 
     def step(self, state, drive, key):
-        lower, carry, a = self._propagators()
+        lower, carry, a = self._propagators(jnp.result_type(state, drive))
         z = state + drive
         f = self.eta * z / (1 + jnp.abs(z) ** self.p)
         x = lower @ ((1 - a) * f) + carry * state[-1]
@@ -62,13 +72,17 @@ class DelayNode(Device):
 
 
 def make_delay(n: int, d_in: int, seed: int = 0, input_scaling: float = 0.1, bias_scaling: float = 0.0,
-               trainable: bool = False, **device) -> Reservoir:
+               trainable: bool = False, *, eta: float = 0.9, p: float = 1.0, theta: float = 0.2,
+               noise: float = 0.0, dtype=None) -> Reservoir:
     """``n`` virtual nodes; binary (+-1) input mask times ``gamma = input_scaling``; no
-    extra interconnections (the delay line couples the nodes)."""
+    extra interconnections (the delay line couples the nodes). Defaults are those of the
+    ``[reservoir.delay]`` config section (``DelayCfg``). Weights and state are in ``dtype`` (None:
+    the default float, float64 when x64 is enabled)."""
     rng = np.random.default_rng(seed)
-    dev = DelayNode(n=n, **device)
+    dtype = _dtype(dtype)
+    dev = DelayNode(n=n, noise=noise, eta=eta, p=p, theta=theta, dtype=dtype)
     dev.check()
     w_in = (input_scaling * rng.choice([-1.0, 1.0], (n, d_in))).astype(np.float32)
     b = (bias_scaling * rng.uniform(-1, 1, n)).astype(np.float32)
-    conv = jnp.asarray if trainable else (lambda a: a)
+    conv = (lambda a: jnp.asarray(a, dtype)) if trainable else (lambda a: a.astype(dtype))
     return Reservoir(dev, conv(w_in), None, conv(b))

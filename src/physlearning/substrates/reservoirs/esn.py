@@ -8,6 +8,7 @@ spectral radius ``rho``, ``W_in`` uniform[-1, 1] (or Bernoulli +-1) times the in
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,13 +16,20 @@ import numpy as np
 from physlearning.substrates.reservoirs.base import Device, Reservoir, random_matrix, scale_spectral_radius
 
 
+def _dtype(dtype=None):
+    """``dtype`` as a numpy dtype; None: the default float now (float64 when x64 is enabled)."""
+    return jnp.zeros(()).dtype if dtype is None else jnp.dtype(dtype)
+
+
 class LeakyTanh(Device):
     """Leaky tanh units; one update per sample (discrete-time map, no stability limit)."""
 
     leak: float = 1.0
+    dtype: object = eqx.field(static=True, default=None)
+    """dtype of the state (None: the default float when :meth:`init_state` is called)."""
 
     def init_state(self):
-        return jnp.zeros(self.n)
+        return jnp.zeros(self.n, _dtype(self.dtype))
 
     def step(self, state, drive, key):
         x = (1 - self.leak) * state + self.leak * jnp.tanh(drive)
@@ -33,15 +41,17 @@ class LeakyTanh(Device):
         return "spectral_radius or input_scaling"
 
 
-def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, input_scaling: float = 1.0,
-             density: float = 0.1, leak: float = 1.0, bias_scaling: float = 0.0, input_density: float = 1.0,
+def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, input_scaling: float = 0.3,
+             density: float = 0.1, leak: float = 1.0, bias_scaling: float = 0.3, input_density: float = 1.0,
              noise: float = 0.0, input_distribution: str = "uniform", trainable: bool = False,
-             weight_distribution: str = "uniform") -> Reservoir:
+             weight_distribution: str = "uniform", dtype=None) -> Reservoir:
     """An ESN with ``n`` units; weights fixed (numpy) unless ``trainable``. Recurrent weights are
     uniform[-1, 1] or standard normal (``weight_distribution``), a fraction ``density`` nonzero,
     scaled to ``spectral_radius``. Input weights are uniform[-1, 1] or, with
     ``input_distribution="bernoulli"``, +-1 with equal probability (every unit then gets the full
-    input scaling), times ``input_scaling``."""
+    input scaling), times ``input_scaling``. Defaults are those of the ``[reservoir.esn]`` config
+    section (``ESNCfg``). Weights and state are in ``dtype`` (None: the default float, float64 when
+    x64 is enabled)."""
     if n < 1 or d_in < 1:
         raise ValueError(f"n = {n!r}, d_in = {d_in!r}: the reservoir needs n >= 1 units and d_in >= 1 inputs")
     if not spectral_radius > 0:
@@ -59,5 +69,6 @@ def make_esn(n: int, d_in: int, seed: int = 0, spectral_radius: float = 0.9, inp
     if input_distribution == "bernoulli":
         w_in = np.sign(w_in).astype(np.float32) * np.float32(input_scaling)
     b = random_matrix(rng, n, 1, 1.0, bias_scaling)[:, 0]
-    conv = jnp.asarray if trainable else (lambda a: a)
-    return Reservoir(LeakyTanh(n=n, noise=noise, leak=leak), conv(w_in), conv(w), conv(b))
+    dtype = _dtype(dtype)
+    conv = (lambda a: jnp.asarray(a, dtype)) if trainable else (lambda a: a.astype(dtype))
+    return Reservoir(LeakyTanh(n=n, noise=noise, leak=leak, dtype=dtype), conv(w_in), conv(w), conv(b))

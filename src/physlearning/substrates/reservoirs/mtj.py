@@ -16,10 +16,16 @@ gradients flow), ``P1``/``P0`` the probabilities to be in P after ``dt`` from P 
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from physlearning.substrates.reservoirs.base import Device, DeviceError, Reservoir, coupled_layer
+
+
+def _dtype(dtype=None):
+    """``dtype`` as a numpy dtype; None: the default float now (float64 when x64 is enabled)."""
+    return jnp.zeros(()).dtype if dtype is None else jnp.dtype(dtype)
 
 
 class SMTJ(Device):
@@ -31,6 +37,8 @@ class SMTJ(Device):
     """input-sample interval (ns)."""
     n_junctions: int = 100
     """junctions per node (noise ~ 1/sqrt(n_junctions) when noise > 0)."""
+    dtype: object = eqx.field(static=True, default=None)
+    """dtype of the state (None: the default float when :meth:`init_state` is called)."""
 
     def check(self) -> None:
         if not (self.delta > 0 and self.f0 > 0 and self.sample_time > 0 and self.n_junctions >= 1):
@@ -38,7 +46,7 @@ class SMTJ(Device):
                               f"sample_time={self.sample_time}, n_junctions={self.n_junctions}")
 
     def init_state(self):
-        return jnp.full(self.n, 0.5)
+        return jnp.full(self.n, 0.5, _dtype(self.dtype))
 
     def step(self, state, drive, key):
         i = jnp.clip(drive, -1.0, 1.0)
@@ -60,8 +68,15 @@ class SMTJ(Device):
         return f"input_scaling (delta={self.delta}, f0={self.f0})"
 
 
-def make_mtj(n: int, d_in: int, seed: int = 0, input_scaling: float = 1.0, coupling: float = 0.0,
-             density: float = 0.2, bias_scaling: float = 0.0, trainable: bool = False, **device) -> Reservoir:
-    """``n`` SMTJ nodes; noise is on when ``device['noise'] > 0`` (then the binomial noise of
-    ``n_junctions`` junctions is used; the value of ``noise`` only switches it on)."""
-    return coupled_layer(SMTJ(n=n, **device), d_in, seed, input_scaling, coupling, density, bias_scaling, trainable)
+def make_mtj(n: int, d_in: int, seed: int = 0, input_scaling: float = 0.3, coupling: float = 0.5,
+             density: float = 0.2, bias_scaling: float = 0.2, trainable: bool = False, *, delta: float = 5.0,
+             f0: float = 1.0, sample_time: float = 100.0, n_junctions: int = 100, noise: float = 0.0,
+             dtype=None) -> Reservoir:
+    """``n`` SMTJ nodes; noise is on when ``noise > 0`` (then the binomial noise of
+    ``n_junctions`` junctions is used; the value of ``noise`` only switches it on). Defaults are
+    those of the ``[reservoir.mtj]`` config section (``MTJCfg``; its ``noise = false`` is 0 here).
+    Weights and state are in ``dtype`` (None: the default float, float64 when x64 is enabled)."""
+    dtype = _dtype(dtype)
+    dev = SMTJ(n=n, noise=noise, delta=delta, f0=f0, sample_time=sample_time, n_junctions=n_junctions, dtype=dtype)
+    res = coupled_layer(dev, d_in, seed, input_scaling, coupling, density, bias_scaling, trainable)
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, res)

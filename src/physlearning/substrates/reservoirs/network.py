@@ -65,9 +65,11 @@ class DeviceNetwork(Substrate):
         phi = self.features(u, key)
         return phi @ self.w_out[:, :-1].T + self.w_out[:, -1]
 
-    def predict(self, u: Array) -> Array:
-        """Noiseless outputs for a batch of series ``u`` (B, T, d_in) -> (B, T, d_out)."""
-        return jax.vmap(self)(u)
+    def predict(self, u: Array, key: PRNGKeyArray | None = None) -> Array:
+        """Outputs for a batch of series ``u`` (B, T, d_in) -> (B, T, d_out); noiseless unless ``key``."""
+        if key is None:
+            return jax.vmap(self)(u)
+        return jax.vmap(self)(u, jax.random.split(key, u.shape[0]))
 
     def loss(self, u: Array, target: Array, key: PRNGKeyArray | None = None) -> Array:
         """Mean squared error after the washout, one series."""

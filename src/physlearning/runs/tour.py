@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from physlearning.config import ConfigError
-from physlearning.experiments import registry, runner
-from physlearning.experiments.runstore import RunStore
+from physlearning.runs import registry, runner
+from physlearning.runs.store import RunStore
 
 
 def tour(out: str | Path | None = None, *, runs_dir: str | Path = "runs", only: list[str] | None = None) -> Path:

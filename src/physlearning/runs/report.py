@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from physlearning.experiments import plots
-from physlearning.experiments.runstore import read_metrics
+from physlearning.runs import plots
+from physlearning.runs.store import read_metrics
 
 
 def _fmt(v) -> str:

@@ -36,6 +36,12 @@ class Experiment:
     preflight: Callable[[Any], None] | None = None
     """cheap checks of what the run reads (data files present), run before the run folder is
     made; raises the library's data errors."""
+    template: Callable[[Any], Any] | None = None
+    """``template(cfg) -> model`` of the checkpoint's shape (``physlearning.load_run`` deserialises the
+    run's checkpoint into it); None: the run cannot be reloaded."""
+    figures: Callable[[Any], list[str]] | None = None
+    """``figures(run_dir) -> [png names]`` redraws every figure of a run from what its folder saved
+    (``physlearning report RUN`` calls it)."""
 
 
 def pillar_modules() -> list:
