@@ -11,9 +11,9 @@ import pytest
 
 from physlearning.config import ConfigError
 from physlearning.core import SquaredError
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.coupled import CoupledLearning, clamped_equilibrium
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.runs import runner
 from physlearning.substrates.resistors import ResistorNetwork
 

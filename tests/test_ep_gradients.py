@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from physlearning.core import SoftmaxCrossEntropy, SquaredError, tree_cosine, tree_rel_error
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.ep import EquilibriumPropagation, energy_param_grad
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.substrates.hopfield import LayeredHopfield
 
 

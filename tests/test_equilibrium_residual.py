@@ -26,7 +26,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from physlearning.core import EnergySubstrate, SquaredError
-from physlearning.rules.equilibrium import (
+from physlearning.core.equilibrium import (
     Equilibrium,
     cgrad,
     equilibrium_residual,

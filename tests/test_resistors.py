@@ -12,10 +12,10 @@ import pytest
 
 from physlearning.config import ConfigError
 from physlearning.core import SquaredError, tree_cosine, tree_rel_error
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.experiments.ep_networks import ep_bias_slopes, resistor_network
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.ep import EquilibriumPropagation
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.runs import runner
 from physlearning.substrates.resistors import ResistorNetwork
 

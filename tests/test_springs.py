@@ -12,10 +12,10 @@ import pytest
 
 from physlearning.config import ConfigError
 from physlearning.core import SquaredError, tree_cosine
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.experiments.ep_networks import SpringNetConfig, SpringsConfig, StrainTask, spring_task
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.ep import EquilibriumPropagation
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.runs import runner
 from physlearning.substrates.springs import SpringNetwork
 

@@ -39,7 +39,7 @@ _EXPORTS = {
     "make_delay": "physlearning.substrates.reservoirs",
     "make_mtj": "physlearning.substrates.reservoirs",
     # rules
-    "Equilibrium": "physlearning.rules.equilibrium",
+    "Equilibrium": "physlearning.core.equilibrium",
     "EquilibriumPropagation": "physlearning.rules.ep",
     "ImplicitAutodiff": "physlearning.rules.autodiff",
     "Autodiff": "physlearning.rules.autodiff",

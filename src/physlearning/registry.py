@@ -44,6 +44,8 @@ class SubstrateEntry:
     reference: str
     """the rule kind that gives the exact gradient on this substrate (autodiff, implicit autodiff)."""
     doc: str
+    cls: type | None = None
+    """the substrate class ``build`` returns (its family decides which rules apply)."""
 
 
 _RULES: dict[str, RuleEntry] = {}
@@ -62,11 +64,12 @@ def register_rule(kind: str, section: type, families: tuple[type, ...], doc: str
     return deco
 
 
-def register_substrate(kind: str, section: type, *, check_case=None, reference: str = "autodiff", doc: str = ""):
-    """Decorator on ``build(section, n_in, n_out, key) -> Substrate``."""
+def register_substrate(kind: str, section: type, cls: type, *, check_case=None, reference: str = "autodiff",
+                       doc: str = ""):
+    """Decorator on ``build(section, n_in, n_out, key) -> Substrate`` (an instance of ``cls``)."""
 
     def deco(build):
-        _SUBSTRATES[kind] = SubstrateEntry(kind, section, build, check_case, reference, doc)
+        _SUBSTRATES[kind] = SubstrateEntry(kind, section, build, check_case, reference, doc, cls)
         return build
 
     return deco
@@ -104,3 +107,29 @@ def build_rule(kind: str, section: Any) -> Any:
 
         raise ConfigError(f"rule.kind = {kind!r}: allowed values are {sorted(entries)}")
     return entries[kind].build(section)
+
+
+def rule_section(kinds: list[str], default: str) -> type:
+    """A config dataclass for ``[rule]``: ``kind`` (one of ``kinds``) and one sub-table per rule with
+    its own knobs (``[rule.ep] beta = 0.1``)."""
+    from physlearning.config import param, section
+
+    entries = rules()
+    fields = [("kind", str, param(default, choices=tuple(kinds), doc="the learning rule (its knobs: [rule.<kind>])"))]
+    fields += [(k, entries[k].section, section(entries[k].section)) for k in kinds]
+    return dataclasses.make_dataclass("RuleSection", fields, frozen=True)
+
+
+def substrate_section(kinds: list[str], default: str) -> type:
+    """A config dataclass for ``[substrate]``: ``kind`` and one sub-table per substrate."""
+    from physlearning.config import param, section
+
+    entries = substrates()
+    fields = [("kind", str, param(default, choices=tuple(kinds), doc="the substrate (its knobs: [substrate.<kind>])"))]
+    fields += [(k, entries[k].section, section(entries[k].section)) for k in kinds]
+    return dataclasses.make_dataclass("SubstrateSection", fields, frozen=True)
+
+
+def build_rule_from(section_obj: Any) -> Any:
+    """The rule a ``rule_section`` instance names, built from its own sub-table."""
+    return build_rule(section_obj.kind, getattr(section_obj, section_obj.kind))

@@ -3,9 +3,11 @@
 Forward process q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) with a linear schedule
 beta_t from ``beta_1`` to ``beta_T``, abar_t = prod_{s<=t} (1 - beta_s). The denoiser
 eps_phi(x_t, t) (an ``equinox`` MLP fed x_t and a sinusoidal embedding of t) is trained on the
-simplified loss E |eps - eps_phi(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t)|^2 with ``optax``
-Adam. Sampling is ancestral: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_phi) / sqrt(1 - beta_t)
-+ sqrt(beta_t) z (sigma_t^2 = beta_t), from x_T ~ N(0, I), as one ``lax.scan``. With a condition c
+simplified loss E |eps - eps_phi(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t)|^2 (the learning
+rule :class:`DenoisingScoreMatching`, t and eps drawn afresh each step) by the package
+:class:`~physlearning.train.trainer.Trainer` with Adam and a cosine decay. Sampling is ancestral:
+x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_phi) / sqrt(1 - beta_t) + sqrt(beta_t) z
+(sigma_t^2 = beta_t), from x_T ~ N(0, I), as one ``lax.scan``. With a condition c
 (e.g. a cluster code) the denoiser is eps_phi(x_t, t, c), fed [x_t, embed(t), c].
 
 Ho et al. use T = 1000 with beta from 1e-4 to 0.02; with fewer steps we keep beta_1 = 1e-4 and
@@ -21,8 +23,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, PRNGKeyArray
+
+from physlearning.core import Batch, Cost, StatelessRule, Substrate
+from physlearning.train.batches import ArrayBatches, Unlabelled
+from physlearning.train.optim import OptimizerSpec
+from physlearning.train.trainer import Trainer
 
 EMBED = 16
 
@@ -35,8 +41,12 @@ def timestep_embedding(t: Array, n_steps: int, dim: int = EMBED) -> Array:
     return jnp.concatenate([jnp.sin(a), jnp.cos(a)], -1)
 
 
-class Denoiser(eqx.Module):
-    """eps_phi(x, t[, c]): MLP on [x, embed(t)[, c]] with SiLU activations."""
+class Denoiser(Substrate):
+    """eps_phi(x, t[, c]): MLP on [x, embed(t)[, c]] with SiLU activations.
+
+    A :class:`~physlearning.core.Substrate` so the Trainer fits it: its parameters are the MLP's
+    weights and biases (its inexact jax arrays). It has no forward map from one input (it maps a
+    noised sample *and* a step); :meth:`predict` refuses, generate with :func:`sample`."""
 
     mlp: eqx.nn.MLP
     n_steps: int = eqx.field(static=True)
@@ -48,6 +58,47 @@ class Denoiser(eqx.Module):
     def __call__(self, x: Array, t: Array, c: Array | None = None) -> Array:
         parts = [x, timestep_embedding(t, self.n_steps)] + ([] if c is None else [c])
         return self.mlp(jnp.concatenate(parts))
+
+    def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
+        raise NotImplementedError("Denoiser has no forward map from one input: it predicts the noise "
+                                  "eps_phi(x_t, t[, c]) of a noised sample at step t (call it so); draw "
+                                  "samples with ddpm.sample")
+
+
+class EpsMSE(Cost):
+    """Per-sample noise-prediction error ``mean((eps_hat - eps)**2)`` over the data dimensions
+    (the batch mean of it is Ho et al.'s simplified loss)."""
+
+    def __call__(self, y: Array, target: Array) -> Array:
+        return jnp.mean((y - target) ** 2)
+
+
+class DenoisingScoreMatching(StatelessRule):
+    """The DDPM learning rule (Ho et al. 2020, eps-prediction): per step draw t ~ U{0..T-1} and
+    eps ~ N(0, I) for every sample of the batch from ``key``, form
+    x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and return the exact gradient (reverse-mode
+    autodiff) of the batch mean of ``cost(eps_phi(x_t, t[, c]), eps)`` (:class:`EpsMSE`: the
+    simplified loss). The batch is ``(x_0, c)``: the 'target' slot carries the condition (None:
+    unconditional)."""
+
+    n_steps: int = eqx.field(static=True)
+
+    def estimate(self, substrate: Denoiser, batch: Batch, cost: Cost, key: PRNGKeyArray):
+        x0, c = batch
+        kt, ke = jax.random.split(key)
+        t = jax.random.randint(kt, (x0.shape[0],), 0, self.n_steps)
+        eps = jax.random.normal(ke, x0.shape, x0.dtype)
+        a = schedule(self.n_steps)[1][t][:, None].astype(x0.dtype)
+        xt = jnp.sqrt(a) * x0 + jnp.sqrt(1 - a) * eps
+        design = substrate.design()
+        params, static = eqx.partition(design, design.param_filter())
+
+        def loss_fn(p):
+            m = substrate.with_design(eqx.combine(p, static))
+            return jnp.mean(jax.vmap(cost)(jax.vmap(m)(xt, t, c), eps))
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        return grads, {"loss": loss}
 
 
 def n_parameters(model: eqx.Module) -> int:
@@ -71,38 +122,25 @@ def train(x: np.ndarray, key: PRNGKeyArray, *, n_steps: int = 200, width: int = 
           train_steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
           cond: np.ndarray | None = None) -> tuple[Denoiser, list[float]]:
     """Fit a DDPM to data ``x`` (n, d), conditioned on ``cond`` (n, c) when given; returns the
-    denoiser and the loss every 100 steps."""
-    km, key = jax.random.split(key)
+    denoiser and the mean training loss of every epoch.
+
+    The :class:`~physlearning.train.trainer.Trainer` runs :class:`DenoisingScoreMatching` with Adam
+    (cosine decay to 0 over the run) on shuffled mini-batches: an epoch is ``n // batch_size``
+    steps and there are ``ceil(train_steps / steps_per_epoch)`` epochs, so the run takes at least
+    ``train_steps`` steps (up to one epoch more). ``key`` seeds the initial weights and the
+    Trainer's batch and noise streams."""
+    km, ks = jax.random.split(key)
     model = Denoiser(x.shape[1], width, depth, n_steps, km, cond_dim=0 if cond is None else cond.shape[1])
-    opt = optax.adam(optax.cosine_decay_schedule(lr, train_steps))
-    state = opt.init(eqx.filter(model, eqx.is_inexact_array))
-    _, abar = schedule(n_steps)
-    data = jnp.asarray(x)
-    conds = None if cond is None else jnp.asarray(cond)
-
-    @eqx.filter_jit
-    def step(model, state, key):
-        k1, k2, k3 = jax.random.split(key, 3)
-        idx = jax.random.randint(k1, (batch_size,), 0, len(data))
-        x0, c = data[idx], (None if conds is None else conds[idx])
-        t = jax.random.randint(k2, (batch_size,), 0, n_steps)
-        eps = jax.random.normal(k3, x0.shape)
-        a = abar[t][:, None]
-        xt = jnp.sqrt(a) * x0 + jnp.sqrt(1 - a) * eps
-
-        def loss_fn(m):
-            return jnp.mean((jax.vmap(m)(xt, t, c) - eps) ** 2)
-
-        loss, g = eqx.filter_value_and_grad(loss_fn)(model)
-        upd, state = opt.update(g, state, eqx.filter(model, eqx.is_inexact_array))
-        return eqx.apply_updates(model, upd), state, loss
-
-    losses = []
-    for i, k in enumerate(jax.random.split(key, train_steps)):
-        model, state, loss = step(model, state, k)
-        if i % 100 == 0 or i == train_steps - 1:
-            losses.append(float(loss))
-    return model, losses
+    # callers pass a fixed batch size (256) for data sets of any size: with fewer samples every
+    # step uses the whole (shuffled) data set
+    batch_size = min(batch_size, len(x))
+    source = Unlabelled(x, batch_size) if cond is None else ArrayBatches(x, cond, batch_size)
+    epochs = math.ceil(train_steps / source.steps_per_epoch)
+    seed = int(jax.random.randint(ks, (), 0, 2**31 - 1))
+    trainer = Trainer(DenoisingScoreMatching(n_steps), EpsMSE(), OptimizerSpec("adam", lr, "cosine"), epochs,
+                      seed=seed, select="final", progress=False, desc="ddpm", name="ddpm")
+    res = trainer.fit(model, source)
+    return res.model, [r["train_loss"] for r in res.history]
 
 
 @eqx.filter_jit

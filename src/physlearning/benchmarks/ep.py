@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from physlearning.core import SoftmaxCrossEntropy
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.ep import EquilibriumPropagation
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.substrates.hopfield import LayeredHopfield
 
 

@@ -31,19 +31,36 @@ FD_STEP = 1e-5
 
 def independent_predict(sub, x):
     """Outputs at equilibria found without the rules' solver: ``exact_predict`` (a closed form) when the
-    substrate has one; for energy substrates a BFGS minimisation of E (optimistix); else ``predict``."""
+    substrate has one; with a relaxation map (Hopfield), damped fixed-point iteration of the physical
+    dynamics when the substrate's solver is Newton (else Newton); for other energy substrates a BFGS
+    minimisation of E (optimistix); else ``predict``."""
+    from physlearning.core.equilibrium import Equilibrium
+
     if hasattr(sub, "exact_predict"):
         return sub.exact_predict(x)
+    if isinstance(sub, EnergySubstrate) and sub.fixed_point_map is not None:
+        method = "newton" if sub.solver().method == "fixed_point" else "fixed_point"
+        other = Equilibrium(method, rtol=1e-14, atol=1e-14, max_steps=20_000, damping=0.5)
+        return _rebind(sub, other).predict(x, None)
     if isinstance(sub, EnergySubstrate):
-        solver = optx.BFGS(rtol=1e-13, atol=1e-13)
+        solver = optx.BFGS(rtol=1e-14, atol=1e-14)
 
         def one(xi):
             s0 = sub.init_state(xi)
-            sol = optx.minimise(lambda s, _: sub.energy(s, xi), solver, s0, max_steps=10_000, throw=False)
+            sol = optx.minimise(lambda s, _: sub.energy(s, xi), solver, s0, max_steps=20_000, throw=False)
             return sub.readout(sol.value)
 
         return jax.vmap(one)(x)
     return sub.predict(x, None)
+
+
+def _rebind(sub, solver):
+    """``sub`` with its relaxation solver replaced (a static field)."""
+    import copy
+
+    new = copy.copy(sub)
+    object.__setattr__(new, "equilibrium", solver)
+    return new
 
 
 def fd_gradient(sub, batch, cost, h: float = FD_STEP):

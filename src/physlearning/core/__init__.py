@@ -9,6 +9,7 @@
 """
 
 from physlearning.core.cost import Cost, SoftmaxCrossEntropy, SquaredError
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.core.hardware import (
     Compose,
     GaussianMeasurementNoise,
@@ -37,7 +38,7 @@ from physlearning.errors import ConfigError, DataError, DivergenceError, PhysLea
 
 __all__ = [
     "Batch", "Compose", "ConfigError", "Cost", "DataError", "DivergenceError", "DynamicalSubstrate",
-    "EIGENSOLVERS", "EnergySubstrate", "FixedPointSubstrate", "GaussianMeasurementNoise", "Hardware",
+    "EIGENSOLVERS", "EnergySubstrate", "Equilibrium", "FixedPointSubstrate", "GaussianMeasurementNoise", "Hardware",
     "LearningRule", "Nonideality", "Nudge", "ParameterDisorder", "ParameterQuantisation", "PhysLearningError",
     "ReversibleSubstrate", "RunInterrupted", "Seeds", "SoftmaxCrossEntropy", "SpectrumSubstrate", "SquaredError",
     "StatelessRule", "Substrate", "ground_state", "is_param", "tree_cosine", "tree_finite", "tree_rel_error",

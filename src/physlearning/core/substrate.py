@@ -118,7 +118,7 @@ class EnergySubstrate(FixedPointSubstrate):
 
     Subclasses give ``energy`` for one sample, ``init_state`` and ``readout``; the vector field
     ``-dF/dstate`` (``F = E + nudge(readout)``) is derived here once. ``equilibrium`` (a static
-    :class:`~physlearning.rules.equilibrium.Equilibrium`, or None for the default solver) is how
+    :class:`~physlearning.core.equilibrium.Equilibrium`, or None for the default solver) is how
     :meth:`predict` and the rules relax it. EP nudges with ``beta * cost``.
     """
 
@@ -145,7 +145,7 @@ class EnergySubstrate(FixedPointSubstrate):
     def solver(self):
         """The relaxation solver: ``equilibrium``, or the default one (fixed-point relaxation when
         the substrate has a relaxation map, else Newton)."""
-        from physlearning.rules.equilibrium import Equilibrium  # rules depend on core, not the reverse
+        from physlearning.core.equilibrium import Equilibrium  # imported here: equilibrium imports this module
 
         if self.equilibrium is not None:
             return self.equilibrium

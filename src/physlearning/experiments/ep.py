@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from physlearning.config import ConfigError, check_memory, param, section, seed_param
-from physlearning.core import SoftmaxCrossEntropy, SquaredError, tree_cosine, tree_rel_error
+from physlearning.core import Seeds, SoftmaxCrossEntropy, SquaredError
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.ep import ESTIMATORS, EquilibriumPropagation, predict
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
 from physlearning.runs.store import RunStore
@@ -154,15 +154,16 @@ def batched_predict(model, x: np.ndarray, solver: Equilibrium, batch: int = 500)
 
 
 def build(cfg: HopfieldConfig, n_in: int, n_out: int):
+    r = cfg.rule
+    solver = Equilibrium(method=r.method, rtol=r.rtol, atol=r.atol, max_steps=r.max_steps, damping=r.damping)
     model = LayeredHopfield(
         (n_in, *cfg.model.hidden, n_out),
-        jax.random.PRNGKey(cfg.seed),
+        Seeds(cfg.seed).key("model.init"),
         gain=cfg.model.gain,
         activation=cfg.model.activation,
         output=cfg.model.output,
+        equilibrium=solver,
     )
-    r = cfg.rule
-    solver = Equilibrium(method=r.method, rtol=r.rtol, atol=r.atol, max_steps=r.max_steps, damping=r.damping)
     rule = (
         EquilibriumPropagation(r.beta, r.estimator, r.n_points, solver) if r.name == "ep" else ImplicitAutodiff(solver)
     )
@@ -171,7 +172,7 @@ def build(cfg: HopfieldConfig, n_in: int, n_out: int):
 
 def run_hopfield(cfg: HopfieldConfig, store: RunStore) -> dict:
     t0 = time.perf_counter()
-    split = load_split(cfg.data, cfg.seed)
+    split = load_split(cfg.data, Seeds(cfg.seed).int("data.split"))
     n_out = split.n_classes
     model, solver, rule = build(cfg, split.x_train.shape[1], n_out)
     cost = SoftmaxCrossEntropy() if cfg.rule.cost == "cross_entropy" else SquaredError()
@@ -202,10 +203,7 @@ def run_hopfield(cfg: HopfieldConfig, store: RunStore) -> dict:
     out = batched_predict(res.model, split.x_test, solver)
     pred = out.argmax(1)
     test_acc = float(np.mean(pred == split.y_test))
-    cm = np.zeros((n_out, n_out), int)
-    np.add.at(cm, (split.y_test, pred), 1)
-    plots.confusion(cm, store.plot_path("confusion.png"), f"test accuracy {test_acc:.4f}")
-    plots.curves(res.history, store.plot_path("curves.png"), title=f"Hopfield, {cfg.rule.name} ({cfg.data.name})")
+    store.save_figure_data("confusion", y_true=split.y_test, y_pred=pred, n_classes=n_out)
     chosen = res.history[res.best_epoch - 1]
     return {
         "test_accuracy": test_acc,
@@ -233,28 +231,33 @@ EXPERIMENTS = [
         headline=("test_accuracy", "val_accuracy", "rule"),
         tour={"model.hidden": [64], "train.epochs": 5, "train.lr": 1e-2},
         preflight=lambda cfg: datasets.require_files(cfg.data.name, cfg.data.dir),
+        template=lambda cfg: template(cfg),
+        figures=lambda run_dir: figures(run_dir),
     ),
 ]
 
 
-def matrix_rows() -> list[dict]:
-    """Hopfield network: every EP estimator vs the implicit-autodiff gradient (float64)."""
-    key = jax.random.PRNGKey(0)
-    net = LayeredHopfield((6, 8, 3), key, gain=1.5, dtype=jnp.float64)
-    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 6), jnp.float64)
-    t = jax.nn.one_hot(jnp.array([0, 1, 2, 1]), 3, dtype=jnp.float64)
-    solver = Equilibrium(method="newton", rtol=1e-12, atol=1e-12)
-    cost = SquaredError()
-    ref, _ = eqx.filter_jit(ImplicitAutodiff(solver).estimate)(net, (x, t), cost, key)
-    rows = []
-    for est in ESTIMATORS:
-        g, _ = eqx.filter_jit(EquilibriumPropagation(1e-3, est, 4, solver).estimate)(net, (x, t), cost, key)
-        rows.append(
-            {
-                "substrate": "hopfield (6-8-3)",
-                "rule": f"ep_{est} (beta=1e-3)",
-                "cosine": float(tree_cosine(g, ref)),
-                "rel_error": float(tree_rel_error(g, ref)),
-            }
-        )
-    return rows
+N_INPUTS = {"digits": 64, "optdigits": 64, "mnist": 784}
+
+
+def template(cfg: HopfieldConfig) -> LayeredHopfield:
+    """The checkpoint's shape (10 classes; inputs by data set), for ``physlearning.load_run``."""
+    return build(cfg, N_INPUTS[cfg.data.name], 10)[0]
+
+
+def figures(run_dir) -> list[str]:
+    """Confusion matrix of the test split and the training curves, from the run folder's data."""
+    from physlearning.runs.store import read_metrics, read_summary
+
+    summary = read_summary(run_dir)
+    curves = plots.curves(read_metrics(run_dir), run_dir / "plots" / "curves.png",
+                          title=f"Hopfield, {summary.get('rule', '')}")
+    drawn = [curves.name] if curves is not None else []
+    if (run_dir / "data" / "confusion.npz").is_file():
+        with np.load(run_dir / "data" / "confusion.npz") as z:
+            acc = float(np.mean(z["y_true"] == z["y_pred"]))
+            drawn.append(plots.confusion_from_labels(z["y_true"], z["y_pred"], int(z["n_classes"]),
+                                                     run_dir / "plots" / "confusion.png",
+                                                     f"test accuracy {acc:.4f}").name)
+    return drawn
+

@@ -25,10 +25,10 @@ import optax
 
 from physlearning.config import ConfigError, check_memory, param, section, seed_param
 from physlearning.core import LearningRule, SquaredError, tree_cosine, tree_rel_error
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.coupled import CoupledLearning
 from physlearning.rules.ep import EquilibriumPropagation, energy_param_grad, predict
-from physlearning.rules.equilibrium import Equilibrium
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
 from physlearning.substrates.resistors import ResistorNetwork, layered_edges

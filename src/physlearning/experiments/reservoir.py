@@ -23,15 +23,20 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from physlearning.config import SEED_LIMIT, ConfigError, check_memory, param, section, seed_param
+from physlearning.errors import DivergenceError
+from physlearning.rules.autodiff import Autodiff
 from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv, sequence_features
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
 from physlearning.substrates.reservoirs import MAKERS, DeviceError, DeviceNetwork, Reservoir, check_finite
 from physlearning.substrates.reservoirs.base import WEIGHT_DISTRIBUTIONS
+from physlearning.substrates.reservoirs.network import WashoutMSE
 from physlearning.tasks import timeseries as ts
+from physlearning.train.batches import SeriesChunks
+from physlearning.train.optim import OptimizerSpec
+from physlearning.train.trainer import Trainer
 
 DEVICES = ("esn", "stno", "delay", "mtj")
 TASKS = ("narma10", "mackey_glass", "memory", "sine_square", "lorenz")
@@ -547,40 +552,30 @@ def build_network(cfg: NetworkConfig, kinds: list[str], seed: int, d_in: int = 1
     return DeviceNetwork(tuple(layers), jnp.zeros((1, cfg.nodes + 1)), cfg.arrangement, cfg.train.chunk_washout)
 
 
-def _train_network(net: DeviceNetwork, u_tr, y_tr, tc: NetTrainCfg, seed: int, log=None) -> DeviceNetwork:
+def _train_network(net: DeviceNetwork, u_tr, y_tr, tc: NetTrainCfg, seed: int, log=None, store=None,
+                   name: str = "network") -> DeviceNetwork:
+    """Adam on all weights of ``net`` through the device models (the package :class:`Trainer`):
+    ``tc.steps`` steps on ``tc.batch`` chunks of ``tc.chunk`` samples (every ``chunk // 2``),
+    MSE after the network's washout, device noise on when ``tc.noise_aware``. ``log(step, mse)``
+    gets the mean training MSE of each epoch (``step``: updates so far); divergence raises
+    :class:`~physlearning.errors.DivergenceError` naming ``train.lr``. An epoch (one loss record,
+    checkpoint and resumable state) is the largest step count in 10..25 dividing ``tc.steps``, else
+    all ``tc.steps`` (one epoch), so the total is exactly ``tc.steps``."""
     if tc.steps == 0:
         return net
-    opt = optax.adam(tc.lr)
-    params, static = eqx.partition(net, net.param_filter())
-    state = opt.init(params)
-    starts = np.arange(0, len(u_tr) - tc.chunk + 1, tc.chunk // 2)
-    uc = jnp.asarray(np.stack([u_tr[s:s + tc.chunk] for s in starts]), jnp.float32)
-    yc = jnp.asarray(np.stack([y_tr[s:s + tc.chunk] for s in starts]), jnp.float32)
-
-    def loss_fn(p, ub, yb, key):
-        m = eqx.combine(p, static)
-        keys = jax.random.split(key, ub.shape[0])
-        return jnp.mean(jax.vmap(lambda u, y, k: m.loss(u, y, k if tc.noise_aware else None))(ub, yb, keys))
-
-    @jax.jit
-    def step(p, s, idx, key):
-        loss, g = jax.value_and_grad(loss_fn)(p, uc[idx], yc[idx], key)
-        upd, s = opt.update(g, s, p)
-        return optax.apply_updates(p, upd), s, loss
-
-    rng = np.random.default_rng(seed)
-    key = jax.random.PRNGKey(seed)
-    for i in range(tc.steps):
-        key, sub = jax.random.split(key)
-        idx = jnp.asarray(rng.choice(len(starts), min(tc.batch, len(starts)), replace=False))
-        new, new_state, loss = step(params, state, idx, sub)
-        if not np.isfinite(float(loss)):
-            raise DeviceError(f"device network training diverged at step {i} (loss {float(loss)}); lower train.lr "
-                              f"(= {tc.lr}) or the input scaling")
-        params, state = new, new_state
-        if log is not None and (i % 25 == 0 or i == tc.steps - 1):
-            log(i, float(loss))
-    return eqx.combine(params, static)
+    spe = next((d for d in range(25, 9, -1) if tc.steps % d == 0), tc.steps)
+    epochs = tc.steps // spe
+    source = SeriesChunks(np.asarray(u_tr, np.float32), np.asarray(y_tr, np.float32), tc.chunk, tc.batch, spe,
+                          hop=tc.chunk // 2)
+    on_epoch = None if log is None else (lambda epoch, model, rec: log(epoch * spe, rec["train_loss"]))
+    trainer = Trainer(Autodiff(noisy=tc.noise_aware), WashoutMSE(net.washout), OptimizerSpec("adam", tc.lr),
+                      epochs, seed=seed, store=store, select="final", progress=False, desc=name, name=name,
+                      on_epoch=on_epoch)
+    try:
+        return trainer.fit(net, source).model
+    except DivergenceError as e:
+        raise DivergenceError(f"device network {name}: {e}; lower train.lr (= {tc.lr}) or the input "
+                              "scaling") from None
 
 
 def _evaluate_network(net: DeviceNetwork, u, y, w: int, a: int, b: int, alphas,
@@ -608,7 +603,7 @@ def run_network(cfg: NetworkConfig, store) -> dict:
         candidates.update({k: [k] for k in dict.fromkeys(cfg.kinds + ["stno", "delay", "mtj"])})
     results: dict[str, list[float]] = {name: [] for name in candidates}
     results_val: dict[str, list[float]] = {name: [] for name in candidates}
-    best_pred = None
+    best_pred, saved = None, None
     for s in range(cfg.seed, cfg.seed + cfg.n_seeds):
         u_raw, y = _task_data(t, cfg.nodes, s)
         u_raw = ts.check_series(u_raw, t.washout)
@@ -621,7 +616,7 @@ def run_network(cfg: NetworkConfig, store) -> dict:
             net = build_network(cfg, kinds, s)
             net = eqx.tree_at(lambda m: m.w_out, net, jnp.zeros((1, net.n_features + 1)))
             log = lambda i, loss, name=name, s=s: store.log({"model": name, "seed": s, "step": i, "train_mse": loss})
-            net = _train_network(net, u[w:a], y_tr, cfg.train, s, log)
+            net = _train_network(net, u[w:a], y_tr, cfg.train, s, log, store, name=f"network[{name}]-seed{s}")
             noisy = any(layer.device.noise > 0 for layer in net.layers)
             eval_key = jax.random.PRNGKey(10_000 + s) if noisy else None  # noisy hardware stays noisy at test
             nr, nv, pred = _evaluate_network(net, u, y, w, a, b, cfg.alphas, eval_key)
@@ -629,8 +624,9 @@ def run_network(cfg: NetworkConfig, store) -> dict:
             results_val[name].append(nv)
             store.log({"model": name, "seed": s, "test_nrmse": nr, "val_nrmse": nv})
             if name == next(iter(candidates)) and s == cfg.seed:
-                best_pred = (y[b:b + 300], pred[:300])
-                store.save_checkpoint(net)
+                best_pred, saved = (y[b:b + 300], pred[:300]), net
+    if saved is not None:
+        store.save_checkpoint(saved)  # after every fit: the Trainer checkpoints each network it trains
     hetero = next(iter(candidates))
     out: dict = {"task": t.name if t.name != "mackey_glass" else f"mackey_glass_h{t.horizon}", "nodes": cfg.nodes,
                  "seeds": cfg.n_seeds, "network": hetero,

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from physlearning.core import Batch, Cost, EnergySubstrate, StatelessRule, Substrate
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.registry import register_rule
-from physlearning.rules.equilibrium import Equilibrium
 
 
 def design_value_and_grad(model: Substrate, loss_fn) -> tuple:
@@ -60,13 +60,19 @@ class ImplicitAutodiff(StatelessRule):
 
 
 class Autodiff(StatelessRule):
-    """Backpropagation through ``substrate.predict`` (a differentiable simulation)."""
+    """Backpropagation through ``substrate.predict`` (a differentiable simulation).
+
+    ``noisy``: predict with the step's key (the substrate's noise on, as the device runs); False:
+    ``predict(x, None)`` (the noiseless model, e.g. device networks trained without their noise)."""
+
+    noisy: bool = eqx.field(static=True, default=True)
 
     def estimate(self, substrate: Substrate, batch: Batch, cost: Cost, key: PRNGKeyArray):
         x, t = batch
+        k = key if self.noisy else None
 
         def loss_fn(model):
-            return jnp.mean(jax.vmap(cost)(model.predict(x, key), t)), None
+            return jnp.mean(jax.vmap(cost)(model.predict(x, k), t)), None
 
         grads, loss, _ = design_value_and_grad(substrate, loss_fn)
         return grads, {"loss": loss}

@@ -37,9 +37,9 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from physlearning.config import param
 from physlearning.core import Batch, Cost, EnergySubstrate, StatelessRule
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.registry import register_rule
 from physlearning.rules.ep import energy_param_grad
-from physlearning.rules.equilibrium import Equilibrium
 
 
 def clamped_equilibrium(substrate: EnergySubstrate, x: Array, y_clamp: Array, state0: PyTree,

@@ -30,8 +30,8 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from physlearning.config import param
 from physlearning.core import Batch, Cost, EnergySubstrate, Nonideality, SquaredError, StatelessRule
+from physlearning.core.equilibrium import Equilibrium
 from physlearning.registry import register_rule
-from physlearning.rules.equilibrium import Equilibrium
 
 ESTIMATORS = ("one_sided", "symmetric", "holomorphic")
 

@@ -14,13 +14,16 @@ import numpy as np  # noqa: E402
 def curves(
     history: list[dict], path: Path, keys: list[str] | None = None, title: str = "", logy: bool = False
 ) -> Path | None:
-    """Plot per-epoch numeric metrics (``keys``, default every loss/accuracy key) vs epoch."""
+    """Plot per-epoch numeric metrics vs epoch (integer ticks): ``keys``, default every logged training,
+    validation and test metric (``train_*``, ``val_*``, ``test_*``, ``*loss*``, ``*accuracy*``); accuracies
+    on their own axis."""
     rows = [r for r in history if "epoch" in r]
     if not rows:
         return None
     if keys is None:
         keys = sorted(
-            {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and ("loss" in k or "accuracy" in k)}
+            {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+             and ("loss" in k or "accuracy" in k or k.startswith(("train_", "val_", "test_")))}
         )
     keys = [k for k in keys if any(k in r for r in rows)]  # e.g. no val_* keys without validation rows
     loss_keys = [k for k in keys if "accuracy" not in k]
@@ -31,7 +34,9 @@ def curves(
     fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.6), squeeze=False)
     ax_i = 0
     epochs = [r["epoch"] for r in rows]
-    for group, ylabel in ((loss_keys, "loss"), (acc_keys, "accuracy")):
+    from matplotlib.ticker import MaxNLocator
+
+    for group, ylabel in ((loss_keys, "loss / error (per sample)"), (acc_keys, "accuracy (fraction correct)")):
         if not group:
             continue
         ax = axes[0, ax_i]
@@ -39,8 +44,9 @@ def curves(
         for k in group:
             ax.plot(epochs, [r.get(k, np.nan) for r in rows], marker=".", label=k)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
-        if logy and ylabel == "loss":
+        if logy and "loss" in ylabel:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -70,6 +76,24 @@ def confusion(cm: np.ndarray, path: Path, title: str = "confusion matrix") -> Pa
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def confusion_from_labels(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, path: Path,
+                          title: str = "confusion matrix") -> Path:
+    """Confusion matrix with every class on both axes (scikit-learn's ``ConfusionMatrixDisplay``)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    labels = list(range(n_classes))
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=ax, colorbar=False,
+                                            cmap="Blues", text_kw={"fontsize": 7})
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

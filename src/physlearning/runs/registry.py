@@ -20,6 +20,7 @@ PILLAR_MODULES = (
     "physlearning.experiments.reservoir",
     "physlearning.experiments.scattering",
     "physlearning.experiments.thermo",
+    "physlearning.experiments.fit",
 )
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from physlearning.runs import plots
-from physlearning.runs.store import read_metrics
+from physlearning.runs.store import read_metrics, read_summary
 
 
 def _fmt(v) -> str:
@@ -15,14 +15,26 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def redraw_figures(run_dir: Path, experiment: str | None) -> list[str]:
+    """Redraw every figure of a run from what its folder saved: the experiment's ``figures`` hook when
+    it has one, else the generic training curves."""
+    from physlearning.runs import registry
+
+    exp = registry.experiments().get(experiment or "")
+    if exp is not None and exp.figures is not None:
+        return exp.figures(run_dir)
+    plots.curves(read_metrics(run_dir), run_dir / "plots" / "curves.png", title=experiment or "")
+    return ["curves.png"]
+
+
 def write_report(run_dir: str | Path, command: str | None = None) -> Path:
-    """(Re)build the generic curves from metrics.jsonl and write report.md."""
+    """(Re)draw the run's figures from its saved data and write report.md."""
     run_dir = Path(run_dir)
-    summary_p = run_dir / "summary.json"
-    summary = json.loads(summary_p.read_text()) if summary_p.is_file() else {}
+    summary = read_summary(run_dir)
     history = read_metrics(run_dir)
     (run_dir / "plots").mkdir(exist_ok=True)
-    plots.curves(history, run_dir / "plots" / "curves.png", title=summary.get("experiment", ""))
+    if history:
+        redraw_figures(run_dir, summary.get("experiment"))
     lines = [f"# Run report: {summary.get('experiment', run_dir.name)}", ""]
     if summary.get("description"):
         lines += [summary["description"], ""]

@@ -21,13 +21,17 @@ axis, so holomorphic EP applies. Output: s_L; targets are one-hot in [0, 1].
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from physlearning.config import param
 from physlearning.core import EnergySubstrate
-from physlearning.rules.equilibrium import cgrad
+from physlearning.core.equilibrium import cgrad
+from physlearning.registry import register_substrate
 
 
 def rho(u: Array) -> Array:
@@ -74,6 +78,7 @@ class LayeredHopfield(EnergySubstrate):
         dtype=jnp.float32,
         activation: str = "sigmoid",
         output: str = "sigmoid",
+        equilibrium=None,
     ):
         if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
             raise ValueError(f"sizes = {sizes!r}: need >= 2 layers of >= 1 unit")
@@ -81,6 +86,7 @@ class LayeredHopfield(EnergySubstrate):
             if v not in ACTIVATIONS:
                 raise ValueError(f"{name} = {v!r}: allowed values are {sorted(ACTIVATIONS)}")
         self.activation, self.output = activation, output
+        self.equilibrium = equilibrium
         keys = jax.random.split(key, len(sizes) - 1)
         ws, bs = [], []
         for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
@@ -137,3 +143,31 @@ class LayeredHopfield(EnergySubstrate):
             new.append(u)
             prev = self._act(l)[0](u)
         return tuple(new)
+
+
+@dataclasses.dataclass(frozen=True)
+class HopfieldSection:
+    """Layered Hopfield network (inputs clamped, outputs the last layer's rates)."""
+
+    hidden: tuple[int, ...] = param((16,), ge=1, le=100_000, doc="hidden layer sizes")
+    gain: float = param(1.0, gt=0, doc="initial coupling scale (Glorot uniform x gain)")
+    activation: str = param("tanh", choices=tuple(sorted(ACTIVATIONS)), doc="hidden rates rho(u)")
+    output: str = param("linear", choices=tuple(sorted(ACTIVATIONS)), doc="output rates")
+
+
+def _check_case():
+    """The 6-8-3 net (gain 1.5) of the gradient matrix, tight Newton relaxation, float64."""
+    from physlearning.core import SquaredError
+    from physlearning.core.equilibrium import Equilibrium
+
+    net = LayeredHopfield((6, 8, 3), jax.random.PRNGKey(0), gain=1.5, dtype=jnp.float64,
+                          equilibrium=Equilibrium(method="newton", rtol=1e-12, atol=1e-12))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, 6), jnp.float64)
+    t = jax.nn.one_hot(jnp.array([0, 1, 2, 1]), 3, dtype=jnp.float64)
+    return net, (x, t), SquaredError()
+
+
+@register_substrate("hopfield", HopfieldSection, LayeredHopfield, check_case=_check_case,
+                    reference="implicit_autodiff", doc="layered continuous Hopfield network")
+def build_hopfield(c: HopfieldSection, n_in: int, n_out: int, key: PRNGKeyArray) -> LayeredHopfield:
+    return LayeredHopfield((n_in, *c.hidden, n_out), key, gain=c.gain, activation=c.activation, output=c.output)

@@ -124,7 +124,7 @@ class ResistorLatticeSection:
 
 def _check_case():
     """A 3 x 4 lattice, 4 input vectors, squared-error targets (float64)."""
-    from physlearning.rules.equilibrium import Equilibrium
+    from physlearning.core.equilibrium import Equilibrium
 
     net = ResistorLattice(3, 4, jax.random.PRNGKey(0), dtype=jnp.float64,
                           equilibrium=Equilibrium("newton", rtol=1e-12, atol=1e-12))
@@ -133,8 +133,8 @@ def _check_case():
     return net, (x, t), SquaredError()
 
 
-@register_substrate("resistor_lattice", ResistorLatticeSection, check_case=_check_case, reference="implicit_autodiff",
-                    doc="linear resistor lattice (Kirchhoff; closed-form equilibrium)")
+@register_substrate("resistor_lattice", ResistorLatticeSection, ResistorLattice, check_case=_check_case,
+                    reference="implicit_autodiff", doc="linear resistor lattice (Kirchhoff; closed-form equilibrium)")
 def build_resistor_lattice(c: ResistorLatticeSection, n_in: int, n_out: int, key: PRNGKeyArray) -> ResistorLattice:
     if n_out != n_in - 1:
         from physlearning.errors import ConfigError

@@ -10,7 +10,8 @@ Output ``y(t) = W_out [phi_1(t), ..., phi_L(t), 1]``. Input, interconnection and
 weights are trainable (jax arrays) and trained by backpropagation through the
 differentiable device models (one ``lax.scan`` over time); passing a PRNG ``key`` runs
 the devices with their noise on, which is how noise-aware training works (config
-``train.noise_aware``).
+``train.noise_aware``). :class:`WashoutMSE` is the per-series training cost (the Trainer's
+``Cost``): the mean squared error after the washout.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
-from physlearning.core import Substrate
+from physlearning.core import Cost, Substrate
 from physlearning.substrates.reservoirs.base import Reservoir
+
+
+class WashoutMSE(Cost):
+    """Mean squared error of one series after ``washout`` samples: ``mean((y[w:] - t[w:])**2)``
+    over time and outputs (``y``, ``target``: (T, d_out))."""
+
+    washout: int = eqx.field(static=True, default=0)
+
+    def __call__(self, y: Array, target: Array) -> Array:
+        return jnp.mean((y[self.washout:] - target[self.washout:]) ** 2)
 
 
 class DeviceNetwork(Substrate):
@@ -73,5 +84,4 @@ class DeviceNetwork(Substrate):
 
     def loss(self, u: Array, target: Array, key: PRNGKeyArray | None = None) -> Array:
         """Mean squared error after the washout, one series."""
-        y = self(u, key)
-        return jnp.mean((y[self.washout:] - target[self.washout:]) ** 2)
+        return WashoutMSE(self.washout)(self(u, key), target)

@@ -53,7 +53,8 @@ import optimistix as optx
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PyTree
 
-from physlearning.core import Cost, EnergySubstrate
+from physlearning.core.cost import Cost
+from physlearning.core.substrate import EnergySubstrate
 
 # Complex states only arise in holomorphic EP, whose results are checked against the
 # real-valued implicit gradient in tests/test_ep_gradients.py.
