@@ -15,13 +15,11 @@ from physlearning.tasks import audio, datasets
 from physlearning.tasks.datasets import DataError
 
 try:
-    from physlearning.runs import runner
+    from physlearning.runs import registry, runner
 except ImportError:  # the older layout
-    from physlearning.experiments import runner
+    from physlearning.experiments import registry, runner
 
-EXPERIMENTS = ["ep_hopfield", "ep_springs", "ep_resistors", "ep_resistors_xor", "reservoir_timeseries",
-               "reservoir_fsdd", "reservoir_network", "scattering_digits", "scattering_robustness", "thermo_toy2d",
-               "thermo_digits"]
+EXPERIMENTS = sorted(registry.experiments())  # every registered experiment
 
 
 def _resolve(name: str, sets: dict):

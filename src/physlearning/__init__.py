@@ -5,8 +5,9 @@ The public face: every name a user needs is importable from here, e.g.::
     import physlearning as pl
     net = pl.LayeredHopfield((64, 128, 10), key, activation="tanh", output="linear")
 
-Layers (``docs/architecture.md``): ``errors``/``config`` < ``core`` < ``substrates`` < ``rules`` <
-``tasks``/``metrics``/``baselines`` < ``train`` < ``checks`` < ``experiments`` < ``runs`` < ``cli``.
+Layers (``docs/architecture.md``, enforced by ``tests/test_layers.py``): ``errors``/``config`` <
+``core``/``registry`` < ``substrates`` < ``rules`` < ``tasks``/``metrics`` < ``train`` <
+``baselines``/``checks`` < ``runs`` < ``experiments``/``matrix``/``benchmarks`` < ``cli``.
 Substrates and rules load on first use, so ``import physlearning`` stays light.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+from physlearning._version import __version__
 
 _EXPORTS = {
     # core

@@ -4,7 +4,7 @@ Every error raised for a bad value, a bad file, an unstable device or a failed r
 it and names the value, the file or the key and what is allowed. The classes also derive from the
 matching built-in exception (``ValueError``, ``RuntimeError``, ...) so ``except ValueError`` in
 user code keeps working. Modules define their own subclasses next to the code that raises them
-(``DataError`` in ``tasks.datasets``, ``DeviceError`` in ``substrates.reservoirs.base``, ...).
+(``DeviceError`` in ``substrates.reservoirs.base``, ``ScatteringError``, ...).
 
 This module imports nothing heavy (no jax), so the config layer and the CLI can use it.
 """

@@ -30,6 +30,8 @@ class RuleEntry:
     """an exact-gradient estimator (checked to tight tolerances) or a biased one (coupled learning)."""
     check: dict = dataclasses.field(default_factory=dict)
     """knobs for gradient checks in float64 (e.g. ``beta = 1e-3``), overriding the section's defaults."""
+    variants: dict = dataclasses.field(default_factory=dict)
+    """named knob sets checked as separate matrix rows (``{"one_sided": {"estimator": "one_sided"}}``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +56,12 @@ _LOADED: set[str] = set()
 
 
 def register_rule(kind: str, section: type, families: tuple[type, ...], doc: str, *, exact: bool = True,
-                  check: dict | None = None):
+                  check: dict | None = None, variants: dict | None = None):
     """Decorator: ``@register_rule("ep", EPSection, (EnergySubstrate,), "...")`` on ``build(section)``."""
 
     def deco(build):
-        _RULES[kind] = RuleEntry(kind, section, build, tuple(families), doc, exact, dict(check or {}))
+        _RULES[kind] = RuleEntry(kind, section, build, tuple(families), doc, exact, dict(check or {}),
+                                 dict(variants or {}))
         return build
 
     return deco

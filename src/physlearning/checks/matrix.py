@@ -76,8 +76,8 @@ def fd_gradient(sub, batch, cost, h: float = FD_STEP):
     return unravel(g)
 
 
-def _build(entry: registry.RuleEntry):
-    return entry.build(dataclasses.replace(entry.section(), **entry.check))
+def _build(entry: registry.RuleEntry, variant: dict | None = None):
+    return entry.build(dataclasses.replace(entry.section(), **entry.check, **(variant or {})))
 
 
 def check_rows(only: list[str] | None = None) -> list[dict]:
@@ -94,9 +94,12 @@ def check_rows(only: list[str] | None = None) -> list[dict]:
             ref = _build(rules[entry.reference]).estimate(sub, batch, cost, key)[0]
             fd = fd_gradient(sub, batch, cost)
             for rk in registry.rules_for(sub):
-                g = ref if rk == entry.reference else _build(rules[rk]).estimate(sub, batch, cost, key)[0]
-                rows.append({"substrate": kind, "rule": rk, "reference": entry.reference,
-                             "cosine": float(tree_cosine(g, ref)), "rel_error": float(tree_rel_error(g, ref)),
-                             "fd_cosine": float(tree_cosine(g, fd)), "fd_rel_error": float(tree_rel_error(g, fd)),
-                             "exact": rules[rk].exact})
+                for name, variant in (rules[rk].variants or {"": {}}).items():
+                    g = ref if rk == entry.reference else \
+                        _build(rules[rk], variant).estimate(sub, batch, cost, key)[0]
+                    rows.append({"substrate": kind, "rule": f"{rk}_{name}" if name else rk,
+                                 "reference": entry.reference,
+                                 "cosine": float(tree_cosine(g, ref)), "rel_error": float(tree_rel_error(g, ref)),
+                                 "fd_cosine": float(tree_cosine(g, fd)), "fd_rel_error": float(tree_rel_error(g, fd)),
+                                 "exact": rules[rk].exact})
     return rows

@@ -1,6 +1,7 @@
 """Named seed streams: one root seed, independent streams by name.
 
-Every random draw of a run comes from ``stream(root, name)`` with a name saying what it is for
+Every random draw of a run comes from a named stream (:class:`Seeds`, ``numpy_rng``, ``jax_key``)
+with a name saying what it is for
 ("data.split", "model.init", "train.batches", "hardware.disorder", ...). Streams are keyed by
 ``(root, crc32(name))`` through numpy's ``SeedSequence`` (for numpy and scikit-learn) and
 ``jax.random.fold_in`` (for jax), so root s's "data.test" stream shares nothing with root s+1's

@@ -1,1 +1,1 @@
-"""Learning rules; one module per family (each registers itself in :mod:`physlearning.rules.registry`)."""
+"""Learning rules; one module per family (each registers itself with :func:`physlearning.registry.register_rule`)."""

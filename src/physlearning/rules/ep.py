@@ -168,6 +168,6 @@ class EPSection:
 
 
 @register_rule("ep", EPSection, (EnergySubstrate,), "Equilibrium Propagation: free and nudged equilibria",
-               check={"beta": 1e-3})
+               check={"beta": 1e-3}, variants={f"{e} (beta=1e-3)": {"estimator": e} for e in ESTIMATORS})
 def _build_ep(c: EPSection) -> EquilibriumPropagation:
     return EquilibriumPropagation(c.beta, c.estimator, c.n_points, solver=None)

@@ -254,14 +254,14 @@ def provenance() -> dict:
 
     import jax
 
-    import physlearning
+    from physlearning._version import __version__
 
-    out = {"physlearning_version": physlearning.__version__, "python_version": platform.python_version(),
+    out = {"physlearning_version": __version__, "python_version": platform.python_version(),
            "jax_version": jax.__version__, "backend": jax.default_backend(),
            "devices": [str(d) for d in jax.devices()], "host": platform.node(),
            "command_line": command_line(), "pid": os.getpid()}
     try:
-        root = Path(physlearning.__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[3]
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5)
         if commit.returncode == 0:

@@ -55,6 +55,11 @@ def train_step(optimizer: optax.GradientTransformation, rule: LearningRule, cost
             aux, ok)
 
 
+def init_opt_state(optimizer: optax.GradientTransformation, model: Substrate):
+    """The optimiser state for ``model``'s design parameters (what :func:`train_step` expects)."""
+    return optimizer.init(model.design().params())
+
+
 @eqx.filter_jit
 def _ema_step(avg: Substrate, model: Substrate, decay) -> Substrate:
     trainable = avg.param_filter()
@@ -174,7 +179,7 @@ class Trainer:
         resume = bool(getattr(self.store, "resuming", False)) if resume is None else resume
 
         rule_state = self.rule.init(model)
-        opt_state = opt.init(model.design().params())
+        opt_state = init_opt_state(opt, model)
         history: list[dict] = []
         best_model, best_score, best_epoch, avg, n_updates = model, None, 0, model, 0
         first_loss, compile_time, elapsed, start_epoch = None, 0.0, 0.0, 0
