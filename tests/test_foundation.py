@@ -212,3 +212,20 @@ def test_cli_face(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert pl.__version__ in capsys.readouterr().out
+
+
+def test_every_substrate_has_a_forward_map():
+    """predict(x, key) on each family's concrete substrates: reservoir (states of a batch of series =
+    its own scan), Langevin generator (noise -> visible units = simulate), DDPM baseline (noise -> sample)."""
+    from physlearning.substrates.langevin import LangevinComputer
+    from physlearning.substrates.reservoirs import make_esn
+
+    res = make_esn(12, 1)
+    u = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (3, 20, 1)), jnp.float32)
+    np.testing.assert_allclose(res.predict(u)[1], res.states(u[1]), rtol=1e-6)
+    comp = LangevinComputer(2, 2, n_slices=2, n_steps=20, dt=0.01, key=jax.random.PRNGKey(0))
+    x0 = comp.sample_noise(jax.random.PRNGKey(1), 5)
+    y = comp.predict(x0, jax.random.PRNGKey(2))
+    np.testing.assert_allclose(y, comp.simulate(x0, jax.random.PRNGKey(2))[0][:, :2], rtol=1e-6)
+    with pytest.raises(TypeError, match="abstract"):
+        pl.Substrate()

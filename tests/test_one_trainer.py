@@ -197,8 +197,12 @@ def test_denoiser_is_a_substrate_and_small_data_clamps_the_batch():
     got = jax.tree_util.tree_leaves(m.params())
     want = jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_inexact_array))
     assert len(got) == len(want) == 6 and all(a is b for a, b in zip(got, want))
-    with pytest.raises(NotImplementedError, match="no forward map from one input"):
+    with pytest.raises(ValueError, match="conditioned"):
         m.predict(jnp.zeros((1, 2)))
+    u = ddpm.Denoiser(2, 8, 2, 10, jax.random.PRNGKey(0))  # predict: noise x_T -> sample, as sample() draws it
+    k0, k1 = jax.random.split(jax.random.PRNGKey(3))
+    np.testing.assert_allclose(u.predict(jax.random.normal(k0, (5, 2)), k1),
+                               ddpm.sample(u, jax.random.PRNGKey(3), 5, 2), rtol=1e-6)
     x = np.random.default_rng(0).standard_normal((40, 1)).astype(np.float32)
     c = np.sign(np.random.default_rng(1).standard_normal((40, 2))).astype(np.float32)
     model, losses = ddpm.train(x, jax.random.PRNGKey(0), n_steps=10, width=8, train_steps=5, batch_size=256,

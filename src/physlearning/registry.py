@@ -112,25 +112,23 @@ def build_rule(kind: str, section: Any) -> Any:
     return entries[kind].build(section)
 
 
+def _kind_section(name: str, what: str, entries: dict, kinds: list[str], default: str) -> type:
+    from physlearning.config import param, section
+
+    fields = [("kind", str, param(default, choices=tuple(kinds), doc=f"the {what} (its knobs: [{what}.<kind>])"))]
+    fields += [(k, entries[k].section, section(entries[k].section)) for k in kinds]
+    return dataclasses.make_dataclass(name, fields, frozen=True)
+
+
 def rule_section(kinds: list[str], default: str) -> type:
     """A config dataclass for ``[rule]``: ``kind`` (one of ``kinds``) and one sub-table per rule with
     its own knobs (``[rule.ep] beta = 0.1``)."""
-    from physlearning.config import param, section
-
-    entries = rules()
-    fields = [("kind", str, param(default, choices=tuple(kinds), doc="the learning rule (its knobs: [rule.<kind>])"))]
-    fields += [(k, entries[k].section, section(entries[k].section)) for k in kinds]
-    return dataclasses.make_dataclass("RuleSection", fields, frozen=True)
+    return _kind_section("RuleSection", "rule", rules(), kinds, default)
 
 
 def substrate_section(kinds: list[str], default: str) -> type:
     """A config dataclass for ``[substrate]``: ``kind`` and one sub-table per substrate."""
-    from physlearning.config import param, section
-
-    entries = substrates()
-    fields = [("kind", str, param(default, choices=tuple(kinds), doc="the substrate (its knobs: [substrate.<kind>])"))]
-    fields += [(k, entries[k].section, section(entries[k].section)) for k in kinds]
-    return dataclasses.make_dataclass("SubstrateSection", fields, frozen=True)
+    return _kind_section("SubstrateSection", "substrate", substrates(), kinds, default)
 
 
 def build_rule_from(section_obj: Any) -> Any:

@@ -45,24 +45,31 @@ class Denoiser(Substrate):
     """eps_phi(x, t[, c]): MLP on [x, embed(t)[, c]] with SiLU activations.
 
     A :class:`~physlearning.core.Substrate` so the Trainer fits it: its parameters are the MLP's
-    weights and biases (its inexact jax arrays). It has no forward map from one input (it maps a
-    noised sample *and* a step); :meth:`predict` refuses, generate with :func:`sample`."""
+    weights and biases (its inexact jax arrays). Its forward map (:meth:`predict`) is the generator's:
+    noise x_T to a sample by the reverse process; conditional models draw with :func:`sample`."""
 
     mlp: eqx.nn.MLP
     n_steps: int = eqx.field(static=True)
+    cond_dim: int = eqx.field(static=True, default=0)
 
     def __init__(self, dim: int, width: int, depth: int, n_steps: int, key: PRNGKeyArray, cond_dim: int = 0):
         self.mlp = eqx.nn.MLP(dim + EMBED + cond_dim, dim, width, depth, activation=jax.nn.silu, key=key)
         self.n_steps = n_steps
+        self.cond_dim = cond_dim
 
     def __call__(self, x: Array, t: Array, c: Array | None = None) -> Array:
         parts = [x, timestep_embedding(t, self.n_steps)] + ([] if c is None else [c])
         return self.mlp(jnp.concatenate(parts))
 
     def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
-        raise NotImplementedError("Denoiser has no forward map from one input: it predicts the noise "
-                                  "eps_phi(x_t, t[, c]) of a noised sample at step t (call it so); draw "
-                                  "samples with ddpm.sample")
+        """The generator's forward map: noise ``x`` = x_T (n, dim) to samples x_0 by ancestral sampling
+        (unconditional models; ``key`` draws the per-step noise, None runs the mean path)."""
+        if self.cond_dim:
+            raise ValueError(f"Denoiser.predict: this model is conditioned (cond_dim = {self.cond_dim}); "
+                             "draw its samples with ddpm.sample(model, key, n, dim, cond)")
+        zs = (jnp.zeros((self.n_steps,) + x.shape, x.dtype) if key is None
+              else jax.random.normal(key, (self.n_steps,) + x.shape, x.dtype))
+        return reverse_process(self, x, zs, None)
 
 
 class EpsMSE(Cost):
@@ -148,9 +155,16 @@ def sample(model: Denoiser, key: PRNGKeyArray, n: int, dim: int, cond: Array | N
     """Ancestral sampling of n points (conditioned on ``cond`` (n, c) for a conditional model)."""
     if cond is not None and cond.shape[0] != n:
         raise ValueError(f"ddpm.sample: cond has {cond.shape[0]} rows; allowed: n = {n}")
-    betas, abar = schedule(model.n_steps)
     k0, k1 = jax.random.split(key)
-    xT = jax.random.normal(k0, (n, dim))
+    return reverse_process(model, jax.random.normal(k0, (n, dim)), jax.random.normal(k1, (model.n_steps, n, dim)),
+                           cond)
+
+
+def reverse_process(model: Denoiser, xT: Array, zs: Array, cond: Array | None) -> Array:
+    """Ancestral steps x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps(x_t, t)) / sqrt(1 - beta_t) + sqrt(beta_t) z_t
+    from t = T-1 down to 0 (no noise at t = 0), with ``zs`` (T, n, dim) the per-step noise."""
+    betas, abar = schedule(model.n_steps)
+    n = xT.shape[0]
 
     def step(x, inp):
         t, z = inp
@@ -158,7 +172,5 @@ def sample(model: Denoiser, key: PRNGKeyArray, n: int, dim: int, cond: Array | N
         mean = (x - betas[t] / jnp.sqrt(1 - abar[t]) * eps) / jnp.sqrt(1 - betas[t])
         return mean + jnp.where(t > 0, jnp.sqrt(betas[t]), 0.0) * z, None
 
-    ts = jnp.arange(model.n_steps - 1, -1, -1)
-    zs = jax.random.normal(k1, (model.n_steps, n, dim))
-    x, _ = jax.lax.scan(step, xT, (ts, zs))
+    x, _ = jax.lax.scan(step, xT, (jnp.arange(model.n_steps - 1, -1, -1), zs))
     return x

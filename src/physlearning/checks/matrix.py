@@ -41,7 +41,7 @@ def independent_predict(sub, x):
     if isinstance(sub, EnergySubstrate) and sub.fixed_point_map is not None:
         method = "newton" if sub.solver().method == "fixed_point" else "fixed_point"
         other = Equilibrium(method, rtol=1e-14, atol=1e-14, max_steps=20_000, damping=0.5)
-        return _rebind(sub, other).predict(x, None)
+        return sub.with_equilibrium(other).predict(x, None)
     if isinstance(sub, EnergySubstrate):
         solver = optx.BFGS(rtol=1e-14, atol=1e-14)
 
@@ -52,15 +52,6 @@ def independent_predict(sub, x):
 
         return jax.vmap(one)(x)
     return sub.predict(x, None)
-
-
-def _rebind(sub, solver):
-    """``sub`` with its relaxation solver replaced (a static field)."""
-    import copy
-
-    new = copy.copy(sub)
-    object.__setattr__(new, "equilibrium", solver)
-    return new
 
 
 def fd_gradient(sub, batch, cost, h: float = FD_STEP):

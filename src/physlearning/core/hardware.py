@@ -143,11 +143,6 @@ class Hardware(Substrate):
             return value
         return self.nonideality.measure(value, key)
 
-    def perturb_state(self, state: PyTree, key: PRNGKeyArray | None) -> PyTree:
-        if self.nonideality is None or key is None:
-            return state
-        return self.nonideality.state(state, key)
-
     def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
         k1, k2 = (None, None) if key is None else jax.random.split(key)
         return self.measure(self.realised().predict(x, k1), k2)

@@ -33,14 +33,15 @@ def name_id(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def sequence(root: int, name: str) -> np.random.SeedSequence:
-    """numpy ``SeedSequence`` of stream ``name`` under root seed ``root``."""
-    return np.random.SeedSequence([_check(root), name_id(name)])
+def sequence(root: int, name: str, *index: int) -> np.random.SeedSequence:
+    """numpy ``SeedSequence`` of stream ``name`` under root seed ``root`` (``index``: e.g. the epoch, for a
+    stream that restarts identically at every epoch of a resumed run)."""
+    return np.random.SeedSequence([_check(root), name_id(name), *index])
 
 
-def numpy_rng(root: int, name: str) -> np.random.Generator:
-    """numpy generator of stream ``name``."""
-    return np.random.default_rng(sequence(root, name))
+def numpy_rng(root: int, name: str, *index: int) -> np.random.Generator:
+    """numpy generator of stream ``name`` (sub-stream ``index``)."""
+    return np.random.default_rng(sequence(root, name, *index))
 
 
 def int_seed(root: int, name: str) -> int:
@@ -49,9 +50,12 @@ def int_seed(root: int, name: str) -> int:
     return int(sequence(root, name).generate_state(1)[0])
 
 
-def jax_key(root: int, name: str) -> jax.Array:
-    """jax PRNG key of stream ``name``: ``fold_in(PRNGKey(root), crc32(name))``."""
-    return jax.random.fold_in(jax.random.PRNGKey(_check(root)), name_id(name) & 0x7FFFFFFF)
+def jax_key(root: int, name: str, *index: int) -> jax.Array:
+    """jax PRNG key of stream ``name``: ``fold_in(PRNGKey(root), crc32(name))``, then folded with ``index``."""
+    key = jax.random.fold_in(jax.random.PRNGKey(_check(root)), name_id(name) & 0x7FFFFFFF)
+    for i in index:
+        key = jax.random.fold_in(key, i)
+    return key
 
 
 class Seeds:

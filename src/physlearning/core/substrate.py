@@ -26,6 +26,7 @@ Abstract classes here, final concrete ones in ``physlearning.substrates``. A sub
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -72,10 +73,10 @@ class Substrate(eqx.Module):
         """Map parameters back to their physical domain after an update (e.g. k >= 0)."""
         return self
 
+    @abc.abstractmethod
     def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
         """Forward map: a batch of inputs (leading axis) to the batch of outputs the device
         produces (``key`` for its noise, if any)."""
-        raise NotImplementedError(f"{type(self).__name__} has no forward map (predict)")
 
     # -- Hardware hooks (the identity on a bare substrate) -------------------------------------
     def design(self) -> Substrate:
@@ -151,6 +152,12 @@ class EnergySubstrate(FixedPointSubstrate):
             return self.equilibrium
         return Equilibrium(method="newton" if self.fixed_point_map is None else "fixed_point")
 
+    def with_equilibrium(self, solver) -> EnergySubstrate:
+        """This substrate relaxed by ``solver`` instead (a static field: the parameters are shared)."""
+        new = copy.copy(self)
+        object.__setattr__(new, "equilibrium", solver)  # frozen module; nothing else is derived from it
+        return new
+
     def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
         """Outputs at the free equilibrium, batched over the leading axis of ``x``."""
         solver = self.solver()
@@ -199,6 +206,12 @@ class DynamicalSubstrate(Substrate):
 
         _, ys = jax.lax.scan(body, s0, (drives, keys))
         return ys
+
+    def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
+        """Observed trajectories for a batch of drive series ``x`` (B, T, ...)."""
+        if key is None:
+            return jax.vmap(lambda xi: self.trajectory(xi))(x)
+        return jax.vmap(self.trajectory)(x, jax.random.split(key, x.shape[0]))
 
 
 class ReversibleSubstrate(DynamicalSubstrate):

@@ -247,12 +247,9 @@ def template(cfg: HopfieldConfig) -> LayeredHopfield:
 
 def figures(run_dir) -> list[str]:
     """Confusion matrix of the test split and the training curves, from the run folder's data."""
-    from physlearning.runs.store import read_metrics, read_summary
+    from physlearning.runs.store import read_summary
 
-    summary = read_summary(run_dir)
-    curves = plots.curves(read_metrics(run_dir), run_dir / "plots" / "curves.png",
-                          title=f"Hopfield, {summary.get('rule', '')}")
-    drawn = [curves.name] if curves is not None else []
+    drawn = plots.run_curves(run_dir, f"Hopfield, {read_summary(run_dir).get('rule', '')}")
     if (run_dir / "data" / "confusion.npz").is_file():
         with np.load(run_dir / "data" / "confusion.npz") as z:
             acc = float(np.mean(z["y_true"] == z["y_pred"]))

@@ -114,11 +114,7 @@ def run_fit(cfg: FitConfig, store) -> dict:
 
 
 def figures(run_dir) -> list[str]:
-    from physlearning.runs.store import read_metrics
-
-    p = plots.curves(read_metrics(run_dir), run_dir / "plots" / "curves.png", logy=True,
-                     title="teacher-student regression (MSE per sample)")
-    return [] if p is None else [p.name]
+    return plots.run_curves(run_dir, "teacher-student regression (MSE per sample)", logy=True)
 
 
 EXPERIMENTS = [

@@ -116,3 +116,11 @@ def image_grid(images: np.ndarray, path: Path, shape: tuple[int, int], ncols: in
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def run_curves(run_dir: Path, title: str = "", logy: bool = False) -> list[str]:
+    """``curves.png`` of a run folder from its metrics.jsonl (the names drawn: [] without epoch records)."""
+    from physlearning.runs.store import read_metrics
+
+    p = curves(read_metrics(run_dir), Path(run_dir) / "plots" / "curves.png", title=title, logy=logy)
+    return [] if p is None else [p.name]

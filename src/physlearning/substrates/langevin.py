@@ -344,6 +344,14 @@ class LangevinComputer(Substrate):
         path = jnp.concatenate([x0[:, None], jnp.swapaxes(ys, 0, 1)], 1) if record else None
         return x, path, heat, bad
 
+    def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
+        """Forward map of the generator: states ``x`` (B, N) (noise drawn from the noise distribution,
+        e.g. :meth:`sample_noise`) run through the protocol; returns the visible units (B, n_visible).
+        ``key`` draws the thermal kicks (None: the fixed realisation ``PRNGKey(0)``; the dynamics are
+        stochastic by nature)."""
+        x_final, _, _, _ = self.simulate(x, jax.random.PRNGKey(0) if key is None else key, track_heat=False)
+        return x_final[:, : self.n_visible]
+
     def by_slice(self, path: Array) -> tuple[Array, Array]:
         """Split paths (B, n_steps+1, N) into start and end states of every step, grouped by
         slice: two arrays (B, K, n_steps/K, N)."""

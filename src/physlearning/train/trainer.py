@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from physlearning.core import Cost, LearningRule, Substrate, tree_finite, tree_where
+from physlearning.core import Cost, LearningRule, Substrate, seeds, tree_finite, tree_where
 from physlearning.errors import ConfigError, DivergenceError
 from physlearning.train import interrupt
 from physlearning.train.batches import ArrayBatches
@@ -78,15 +77,6 @@ class TrainResult:
     rule_state: Any = None
     resumed_from: int = 0
     """epoch the fit resumed after (0: a fresh fit)."""
-
-
-def _stream(seed: int, name: str, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode()), epoch])
-
-
-def _key(seed: int, name: str, epoch: int) -> jax.Array:
-    base = jax.random.fold_in(jax.random.PRNGKey(seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
-    return jax.random.fold_in(base, epoch)
 
 
 @dataclasses.dataclass
@@ -202,9 +192,9 @@ class Trainer:
         last_saved = start_epoch if start_epoch > 0 else None
         with interrupt.deferring():
             for epoch in bar:
-                rng = _stream(self.seed, name + ".batches", epoch)
-                aug_rng = _stream(self.seed, name + ".augment", epoch)
-                key = _key(self.seed, name + ".steps", epoch)
+                rng = seeds.numpy_rng(self.seed, name + ".batches", epoch)
+                aug_rng = seeds.numpy_rng(self.seed, name + ".augment", epoch)
+                key = seeds.jax_key(self.seed, name + ".steps", epoch)
                 sums: dict[str, jax.Array] = {}
                 halted = jnp.array(False)
                 pending: list[tuple[int, jax.Array]] = []

@@ -94,6 +94,14 @@ class Reservoir(Substrate):
         _, phi = jax.lax.scan(body, s0, (u, keys))
         return phi
 
+    def predict(self, u: Array, key: PRNGKeyArray | None = None) -> Array:
+        """Measured node outputs for a batch of series ``u`` (B, T, d_in) -> (B, T, n); noiseless unless
+        ``key`` (and the device has noise)."""
+        keys = jax.random.split(key, u.shape[0]) if key is not None else None
+        if keys is None:
+            return jax.vmap(lambda ui: self.states(ui))(u)
+        return jax.vmap(lambda ui, k: self.states(ui, k))(u, keys)
+
     def states_parallel(self, u: Array, chunk: int, overlap: int, unroll: int = 1) -> tuple[Array, Array]:
         """Noiseless :meth:`states` computed as ``ceil(T / chunk)`` chunks side by side.
 
