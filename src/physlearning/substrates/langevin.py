@@ -30,6 +30,8 @@ computer warms its environment); work is done only when the protocol switches sl
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -98,6 +100,11 @@ class LangevinComputer(Substrate):
     noising and generation; only the visible units are stochastic), so they act on the visible
     units as a code-dependent bias J_vh h per slice.
     """
+
+    strong_order: ClassVar[float] = 0.5
+    """Euler-Maruyama's guaranteed strong order (pathwise error ~ dt^0.5; 1 for additive noise)."""
+    weak_order: ClassVar[float] = 1.0
+    """Euler-Maruyama's weak order (error of expectations ~ dt)."""
 
     J: Array
     b: Array

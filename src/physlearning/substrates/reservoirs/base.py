@@ -12,6 +12,7 @@ is one ``lax.scan`` over time (``vmap`` over series outside).
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -36,6 +37,9 @@ class Device(eqx.Module):
 
     n: int = eqx.field(static=True)
     noise: float = eqx.field(static=True, default=0.0)
+    order: ClassVar[float | None] = None
+    """global order of the device's integrator in its time step (None: an exact or discrete-time update);
+    ``tests/test_integrator_order.py`` fits it."""
 
     @abc.abstractmethod
     def init_state(self) -> Array: ...

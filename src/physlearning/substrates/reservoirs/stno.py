@@ -30,6 +30,8 @@ the limit above holds for every state the device can reach.)
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -45,6 +47,9 @@ def _dtype(dtype=None):
 class STNO(Device):
     """``n`` spin-torque nano-oscillators, normalised power p in [0, 1] (module docstring: power
     equation, units, relaxation time, Euler integrator and its stability limit)."""
+
+    order: ClassVar[float | None] = 1.0
+    """explicit Euler: global error O(dt)."""
 
     gamma_g: float = 1.0
     """Gilbert damping rate Gamma_G (1/ns)."""
