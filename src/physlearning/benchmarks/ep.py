@@ -64,6 +64,7 @@ def run(quick: bool = False) -> dict:
             }
         )
         out["ours_s"], out["baseline_s"] = ep_s, ad_s
+        out["ours_compile_s"], out["baseline_compile_s"] = ep_c, ad_c
     out["speedup"] = out["baseline_s"] / out["ours_s"]
     out["goal"] = "ratio_ep_over_autodiff <= 3"
     return out
