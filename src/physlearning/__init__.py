@@ -51,6 +51,7 @@ _EXPORTS = {
     "ScatteringAutodiff": "physlearning.rules.scattering_grad",
     "TrajectoryRule": "physlearning.rules.trajectory",
     "ReadoutDeltaRule": "physlearning.rules.ridge",
+    "ReservoirModel": "physlearning.rules.reservoir_model",
     "fit_ridge": "physlearning.rules.ridge",
     "fit_ridge_cv": "physlearning.rules.ridge",
     "rule_registry": "physlearning.rules",
