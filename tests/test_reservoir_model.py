@@ -50,3 +50,23 @@ def test_bad_use_is_refused():
         ReservoirModel(make_esn(10, 1), washout=10).fit([np.zeros((5, 1))], [np.zeros((5, 1))])
     with pytest.raises(ValueError, match="alpha"):
         ReservoirModel(make_esn(10, 1), alpha=-1)
+
+
+def test_alpha_on_the_grid_edge_warns():
+    """A readout whose best alpha is the grid's largest value (noise-only targets favour the most
+    regularisation) warns; an interior optimum does not."""
+    import warnings
+
+    from physlearning.rules.ridge import GridEdgeWarning, fit_ridge_cv
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 5)), rng.normal(size=(200, 1))
+    with pytest.warns(GridEdgeWarning, match="largest"):
+        fit_ridge_cv(x[:100], y[:100], x[100:], y[100:], (1e-6, 1e-3, 1.0))
+    w = rng.normal(size=(5, 1))
+    yy = x @ w + 0.5 * rng.normal(size=(200, 1))
+    grid = tuple(np.logspace(-3, 6, 19))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GridEdgeWarning)
+        best = fit_ridge_cv(x[:100], yy[:100], x[100:], yy[100:], grid)[0].alpha
+    assert grid[0] < best < grid[-1]

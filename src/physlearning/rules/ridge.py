@@ -10,6 +10,7 @@ mean(X) W``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import equinox as eqx
 import jax
@@ -96,6 +97,7 @@ def fit_ridge_cv(x_train: np.ndarray | jax.Array, y_train: np.ndarray, x_val: np
     if on_device and score == "mse":
         fitted = _fit_ridge_cv_on_device(x_train, y_train, x_val, y_val, alphas)
         if fitted is not None:
+            warn_if_on_grid_edge(fitted[0].alpha, alphas)
             return fitted
     solver = RidgeSolver(x_train, y_train)
     scores = {}
@@ -106,7 +108,21 @@ def fit_ridge_cv(x_train: np.ndarray | jax.Array, y_train: np.ndarray, x_val: np
         else:
             scores[a] = float(np.mean((pred - y_val) ** 2))
     best = _pick_alpha(scores)
+    warn_if_on_grid_edge(best, alphas)
     return (solver + RidgeSolver(x_val, y_val)).solve(best), scores
+
+
+class GridEdgeWarning(UserWarning):
+    """A regularisation chosen on validation at the edge of its grid: the optimum may lie outside it."""
+
+
+def warn_if_on_grid_edge(best: float, alphas) -> None:
+    """Warn when ``best`` is the smallest or largest of 2+ grid values (extend the grid that way)."""
+    grid = sorted(set(float(a) for a in alphas))
+    if len(grid) > 1 and float(best) in (grid[0], grid[-1]):
+        side = "smallest" if float(best) == grid[0] else "largest"
+        warnings.warn(f"ridge alpha = {best:g} chosen on validation is the {side} of the grid {grid}: the optimum "
+                      f"may lie beyond it; extend the alphas", GridEdgeWarning, stacklevel=3)
 
 
 def _ridge_moments(x, y):
