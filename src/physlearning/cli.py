@@ -82,9 +82,12 @@ def _cmd_curves(args) -> int:
     from physlearning.runs.report import mean_curve
 
     try:
-        out = mean_curve(args.run_dirs, args.metric, minimize=False if args.max else None)
+        out = mean_curve(args.run_dirs, args.metric, minimize=False if args.max else None,
+                         allow_unequal=args.allow_unequal)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    for w in out["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     if missing := [e for e in args.at if e not in out["mean"]]:
         raise ConfigError(f"--at {missing[0]}: not an epoch every run recorded ({out['epochs'][0]}-{out['epochs'][1]})")
     if args.json:
@@ -121,7 +124,9 @@ def _cmd_bench(args) -> int:
 
         names = sorted(m.name for m in pkgutil.iter_modules(b.__path__))
         raise ConfigError(f"benchmark {name!r}: allowed values are {names}") from None
-    result = mod.run(quick=args.quick)
+    from physlearning.benchmarks import finish
+
+    result = finish(mod.run(quick=args.quick))
     if args.json:
         print(json.dumps(result))
     else:
@@ -180,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max", action="store_true", help="higher is better (default: only for *accuracy* metrics)")
     c.add_argument("--at", type=int, nargs="*", default=[], metavar="EPOCH", help="also print the mean at these epochs")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--allow-unequal", action="store_true",
+                   help="average runs that recorded different epochs or did not finish with status 'ok' (over the "
+                        "epochs every run recorded; a warning names each run's epochs and status)")
     c.set_defaults(fn=_cmd_curves)
     m = sub.add_parser("matrix", help="rule x substrate gradient check against autodiff")
     m.add_argument("--json", action="store_true")

@@ -27,7 +27,7 @@ from typing import Any
 
 import tomli_w
 
-from physlearning.errors import ConfigError  # noqa: E402  (one error base class: physlearning.errors)
+from physlearning.errors import ConfigError, PhysLearningError  # noqa: E402  (one error base class: physlearning.errors)
 
 
 def param(
@@ -163,12 +163,12 @@ def _check_value(key: str, value: Any, meta: dict) -> None:
     for v in values:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if v != v or v in (float("inf"), float("-inf")):
-                raise ConfigError(f"{key} = {value!r}: must be a finite number")
+                raise ConfigError(f"{key} = {_short(value)}: must be a finite number")
             for op, (_, ok) in _BOUNDS.items():
                 if meta.get(op) is not None and not ok(v, meta[op]):
-                    raise ConfigError(f"{key} = {value!r}: allowed values are {' and '.join(allowed)}")
+                    raise ConfigError(f"{key} = {_short(value)}: allowed values are {' and '.join(allowed)}")
         if meta.get("choices") is not None and v not in meta["choices"]:
-            raise ConfigError(f"{key} = {value!r}: allowed values are {list(meta['choices'])}")
+            raise ConfigError(f"{key} = {_short(value)}: allowed values are {list(meta['choices'])}")
     kind = meta.get("path")
     if kind and value:
         p = Path(value).expanduser()
@@ -176,6 +176,42 @@ def _check_value(key: str, value: Any, meta: dict) -> None:
             raise ConfigError(f"{key} = {value!r}: directory does not exist")
         if kind == "file" and not p.is_file():
             raise ConfigError(f"{key} = {value!r}: file does not exist")
+
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+"""Integers a config may hold: TOML's 64-bit range (larger ones cannot reach numpy, JAX or a float)."""
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, shortened for a huge integer or a long value."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**20:
+        digits = len(str(abs(value))) if abs(value) < 10**4000 else "4000+"
+        return f"{'-' if value < 0 else ''}(an integer of {digits} digits)"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _check_int_range(key: str, value: Any) -> None:
+    for v in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(v, int) and not isinstance(v, bool) and not INT_MIN <= v <= INT_MAX:
+            raise ConfigError(f"{key} = {_short(value)}: outside the 64-bit integer range; allowed: "
+                              f"{INT_MIN} <= value <= {INT_MAX} (TOML integers)")
+
+
+def _extreme_values(obj: Any, prefix: str) -> list[str]:
+    """``key = value`` of the numbers in config object ``obj`` (nested sections too) that are far from an
+    ordinary size (magnitude above 1e12 or, not zero, below 1e-12): the likely cause when a check fails."""
+    out = []
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            out += _extreme_values(v, f"{prefix}{f.name}.")
+            continue
+        for x in v if isinstance(v, (list, tuple)) else [v]:
+            if isinstance(x, (int, float)) and not isinstance(x, bool) and x != 0 and not 1e-12 <= abs(x) <= 1e12:
+                out.append(f"{prefix}{f.name} = {_short(v)}")
+                break
+    return out
 
 
 def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
@@ -201,7 +237,9 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
             kwargs[name] = from_dict(tp, value, key + ".")
             continue
         if not _type_ok(value, tp):
-            raise ConfigError(f"{key} = {value!r}: wrong type {type(value).__name__}, expected {_type_name(tp)}")
+            raise ConfigError(f"{key} = {_short(value)}: wrong type {type(value).__name__}, expected {_type_name(tp)}")
+        _check_value(key, value, dict(f.metadata))
+        _check_int_range(key, value)
         if tp is float or (
             typing.get_origin(tp) in (typing.Union, types.UnionType)
             and isinstance(value, int)
@@ -209,12 +247,21 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
             and float in typing.get_args(tp)
         ):
             value = float(value)
-        _check_value(key, value, dict(f.metadata))
         kwargs[name] = tuple(value) if isinstance(value, list) and typing.get_origin(tp) is tuple else value
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if callable(check):
-        check()
+        try:
+            check()
+        except PhysLearningError:
+            raise
+        except Exception as e:  # noqa: BLE001  an arithmetic or other failure on values its checks did not foresee
+            where = prefix.rstrip(".") or "config"
+            suspects = _extreme_values(obj, prefix)
+            cause = (f"likely cause: {', '.join(suspects)}, far outside the range the experiment computes with; "
+                     "allowed: values of ordinary size" if suspects else
+                     "allowed: values the experiment can compute with")
+            raise ConfigError(f"{where}: checking the values failed ({type(e).__name__}: {e}); {cause}") from e
     return obj
 
 
@@ -242,7 +289,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key = key.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError):  # ValueError: an integer of more than 4300 digits
         value = raw
     return key.split("."), value
 
@@ -272,7 +319,7 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"config file {str(p)!r} cannot be read: {e.strerror or e}") from None
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: an integer of more than 4300 digits
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {e}") from e
 
 

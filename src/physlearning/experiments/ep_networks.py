@@ -11,6 +11,15 @@ Experiments:
 
 ``matrix_rows`` compares EP (one-sided, symmetric, holomorphic) and coupled learning with
 the implicit-differentiation gradient on small float64 instances.
+
+Every random draw of a run comes from a named stream of ``Seeds(cfg.seed)``: ``model.lattice``
+(spring-node jitter), ``model.init`` (initial stiffnesses / conductances), ``model.teacher``
+(teacher conductances), ``data.train`` / ``data.test`` (input voltages); the Trainer names its
+own streams after the fit. Each run saves the arrays of its figures under ``data/`` and its
+experiment's ``figures(run_dir)`` (:func:`springs_figures`, :func:`resistors_figures`,
+:func:`xor_figures`) draws every figure from the run folder (the runner when the run ends,
+``physlearning report`` again); ``template(cfg)`` is the checkpoint's shape, relaxed by the run's
+solver, for ``physlearning.load_run``.
 """
 
 from __future__ import annotations
@@ -23,14 +32,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from physlearning import config as cfgmod
 from physlearning.config import ConfigError, check_memory, param, section, seed_param
-from physlearning.core import LearningRule, SquaredError, tree_cosine, tree_rel_error
+from physlearning.core import LearningRule, Seeds, SquaredError, tree_cosine, tree_rel_error
 from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.coupled import CoupledLearning
 from physlearning.rules.ep import EquilibriumPropagation, energy_param_grad, predict
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
+from physlearning.runs.store import read_metrics
 from physlearning.substrates.resistors import ResistorNetwork, layered_edges
 from physlearning.substrates.springs import SpringNetwork, triangular_lattice
 from physlearning.train import OptimizerSpec, Trainer
@@ -112,6 +123,33 @@ def _train(model, x, y, rule_cfg: RuleConfig, solver_cfg: SolverConfig, train_cf
     return result, c0, pred
 
 
+def _rule_name(run_dir) -> str:
+    try:
+        return str(cfgmod.read_toml(run_dir / "config.toml").get("rule", {}).get("name", ""))
+    except Exception:  # noqa: BLE001  a title only
+        return ""
+
+
+def _curve_figures(run_dir, what: str, experiment: str) -> list[str]:
+    """``loss.png`` (training loss and cost, log scale) and the generic ``curves.png``, from metrics.jsonl."""
+    history = read_metrics(run_dir)
+    drawn = []
+    p = plots.curves(history, run_dir / "plots" / "loss.png", keys=["train_loss", "train_cost"], logy=True,
+                     title=f"{what}, {_rule_name(run_dir)}")
+    drawn += [] if p is None else [p.name]
+    p = plots.curves(history, run_dir / "plots" / "curves.png", title=experiment)
+    return drawn + ([] if p is None else [p.name])
+
+
+def _figure_data(run_dir, name: str) -> dict | None:
+    """The arrays ``data/<name>.npz`` of a run folder (None when the run saved none)."""
+    path = run_dir / "data" / f"{name}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
 # ----------------------------------------------------------------------------- springs
 
 
@@ -176,8 +214,8 @@ def spring_task(cfg: SpringsConfig, dtype=jnp.float32) -> tuple[SpringNetwork, n
     of coordination 5 and an interior one, so the rest stays rigid when it is strained);
     targets: the edges between free nodes (not at a corner) farthest from it."""
     nc = cfg.network
-    rng = np.random.default_rng(cfg.seed)  # numpy draws: the same instance in float32 and float64
-    pos, edges = triangular_lattice(nc.rows, nc.cols, nc.jitter, int(rng.integers(2**31)))
+    seeds = Seeds(cfg.seed)  # numpy draws: the same instance in float32 and float64
+    pos, edges = triangular_lattice(nc.rows, nc.cols, nc.jitter, seeds.int("model.lattice"))
     src = np.array([nc.cols, nc.cols + 1])
     mid = 0.5 * (pos[edges[:, 0]] + pos[edges[:, 1]])
     dist = np.linalg.norm(mid - pos[src].mean(0), axis=1)
@@ -188,7 +226,7 @@ def spring_task(cfg: SpringsConfig, dtype=jnp.float32) -> tuple[SpringNetwork, n
         raise ConfigError(f"task.ratios has {len(cfg.task.ratios)} targets but the {nc.rows}x{nc.cols} lattice "
                           f"has only {int(np.sum(dist >= 0))} eligible target edges")
     targets = np.argsort(-dist, kind="stable")[:len(cfg.task.ratios)]
-    k = rng.uniform(nc.k_init[0], nc.k_init[1], len(edges))
+    k = seeds.rng("model.init").uniform(nc.k_init[0], nc.k_init[1], len(edges))
     net = SpringNetwork(pos, edges, k, k4=nc.k4 if nc.spring == "quartic" else 0.0,
                         input_nodes=src, output_edges=targets, k_min=nc.k_min,
                         trainable=("k", "L") if nc.train_rest_lengths else ("k",), dtype=dtype)
@@ -200,15 +238,20 @@ def spring_task(cfg: SpringsConfig, dtype=jnp.float32) -> tuple[SpringNetwork, n
     return net, x, y
 
 
-def _draw_springs(net: SpringNetwork, path, title: str):
+def spring_template(cfg: SpringsConfig) -> SpringNetwork:
+    """The network of the run (its checkpoint's shape), relaxed by the run's solver (``load_run(...).predict``)."""
+    return spring_task(cfg)[0].with_equilibrium(make_solver(cfg.solver))
+
+
+def _draw_springs(pos, ed, k, output_edges, src, path, title: str):
     import matplotlib.pyplot as plt
 
-    pos, ed, k = net.positions, net.edges, np.asarray(net.k)
+    k = np.asarray(k)
+    targets = set(np.asarray(output_edges).tolist())
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     for e, (i, j) in enumerate(ed):
-        color = "tab:red" if e in set(net.output_edges.tolist()) else "k"
+        color = "tab:red" if e in targets else "k"
         ax.plot(*zip(pos[i], pos[j], strict=True), color=color, lw=0.5 + 2.5 * k[e] / max(k.max(), 1e-12))
-    src = net.input_nodes
     ax.plot(*zip(pos[src[0]], pos[src[1]], strict=True), color="tab:blue", lw=3, label="source")
     ax.set_aspect("equal")
     ax.axis("off")
@@ -216,6 +259,7 @@ def _draw_springs(net: SpringNetwork, path, title: str):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path.name
 
 
 def _response_plot(eps, y, before, after, path, labels=("target", "before", "after")):
@@ -233,24 +277,40 @@ def _response_plot(eps, y, before, after, path, labels=("target", "before", "aft
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path.name
 
 
 def run_springs(cfg: SpringsConfig, store) -> dict:
+    """Train the spring network by the configured rule; the figures (loss, response, network) are drawn
+    from the run folder by :func:`springs_figures`."""
     net, x, y = spring_task(cfg)
+    net = net.with_equilibrium(make_solver(cfg.solver))  # as spring_template: load_run predicts with it
     scales = {"L": cfg.network.rest_length_lr} if cfg.network.train_rest_lengths else None
     result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_springs", scales)
     model = result.model
     before, after = np.asarray(pred(net, jnp.asarray(x))), np.asarray(pred(model, jnp.asarray(x)))
     c1 = float(np.mean(0.5 * np.sum((after - y) ** 2, axis=1)))
     eps = np.linspace(-cfg.task.max_source_strain, cfg.task.max_source_strain, cfg.task.n_samples)
-    plots.curves(result.history, store.plot_path("loss.png"), keys=["train_loss", "train_cost"], logy=True,
-                 title=f"spring network, {cfg.rule.name}")
-    _response_plot(eps, y, before, after, store.plot_path("response.png"))
-    _draw_springs(model, store.plot_path("network.png"), "trained stiffness (width); targets red")
+    store.save_figure_data("response", eps=eps, x=x, y=y, before=before, after=after)
+    store.save_figure_data("network", positions=model.positions, edges=model.edges, k=np.asarray(model.k),
+                           output_edges=model.output_edges, input_nodes=model.input_nodes,
+                           title="trained stiffness (width); targets red")
     store.save_checkpoint(model)
     return {"initial_cost": c0, "final_cost": c1, "cost_ratio": c1 / c0, "rule": cfg.rule.name,
             "spring": cfg.network.spring, "n_edges": int(len(net.edges)),
             "train_time_s": result.wall_time_s, "compile_time_s": result.compile_time_s}
+
+
+def springs_figures(run_dir) -> list[str]:
+    """loss.png, curves.png (metrics.jsonl), response.png (``data/response.npz``: target and network strain
+    responses before and after training), network.png (``data/network.npz``: the trained network)."""
+    drawn = _curve_figures(run_dir, "spring network", "ep_springs")
+    if (d := _figure_data(run_dir, "response")) is not None:
+        drawn.append(_response_plot(d["eps"], d["y"], d["before"], d["after"], run_dir / "plots" / "response.png"))
+    if (d := _figure_data(run_dir, "network")) is not None:
+        drawn.append(_draw_springs(d["positions"], d["edges"], d["k"], d["output_edges"], d["input_nodes"],
+                                   run_dir / "plots" / "network.png", str(d["title"])))
+    return drawn
 
 
 # ----------------------------------------------------------------------------- resistors
@@ -343,19 +403,41 @@ def _scatter(y, pred, path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path.name
+
+
+def _make_resistors(cfg: ResistorsConfig, g, key) -> ResistorNetwork:
+    nc, tc = cfg.network, cfg.task
+    return resistor_network(tc.n_inputs, nc.n_hidden, tc.n_outputs, g, key, diodes=nc.diodes, g_init=nc.g_init,
+                            g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t)
+
+
+def resistors_template(cfg: ResistorsConfig) -> ResistorNetwork:
+    """The student before training (its conductances from the ``model.init`` stream; the checkpoint's shape),
+    relaxed by the run's solver (``load_run(...).predict``)."""
+    return _make_resistors(cfg, None, Seeds(cfg.seed).key("model.init")).with_equilibrium(make_solver(cfg.solver))
+
+
+def resistors_task(cfg: ResistorsConfig) -> tuple[ResistorNetwork, ResistorNetwork, np.ndarray, np.ndarray]:
+    """Teacher (conductances log-uniform, ``model.teacher`` stream), student before training (as
+    :func:`resistors_template`), training and test input voltages (``data.train``, ``data.test``)."""
+    tc, seeds = cfg.task, Seeds(cfg.seed)
+    student = resistors_template(cfg)
+    lo, hi = np.log(tc.teacher_g)
+    g_teacher = np.exp(np.asarray(jax.random.uniform(seeds.key("model.teacher"), student.g.shape, minval=lo,
+                                                     maxval=hi)))
+    teacher = _make_resistors(cfg, g_teacher, None)
+    draw = lambda name, n: np.asarray(jax.random.uniform(seeds.key(name), (n, tc.n_inputs), minval=-tc.v_max,
+                                                         maxval=tc.v_max))
+    return teacher, student, draw("data.train", tc.n_train), draw("data.test", tc.n_test)
 
 
 def run_resistors(cfg: ResistorsConfig, store) -> dict:
-    nc, tc = cfg.network, cfg.task
-    kt, ks, kx = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
-    make = lambda g, k: resistor_network(tc.n_inputs, nc.n_hidden, tc.n_outputs, g, k, diodes=nc.diodes,
-                                         g_init=nc.g_init, g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t)
-    lo, hi = np.log(tc.teacher_g)
-    n_edges = len(make(None, kt).g)
-    teacher = make(np.exp(np.asarray(jax.random.uniform(kt, (n_edges,), minval=lo, maxval=hi))), kt)
-    student = make(None, ks)
-    x = np.asarray(jax.random.uniform(kx, (tc.n_train + tc.n_test, tc.n_inputs), minval=-tc.v_max,
-                                      maxval=tc.v_max))
+    """Teacher-student regression; the figures (loss, test fit) are drawn from the run folder by
+    :func:`resistors_figures`."""
+    tc = cfg.task
+    teacher, student, x_train, x_test = resistors_task(cfg)
+    x = np.concatenate([x_train, x_test])
     solver = make_solver(cfg.solver)
     y = np.asarray(predict(teacher, jnp.asarray(x), solver))
     x_tr, y_tr, x_te, y_te = x[:tc.n_train], y[:tc.n_train], x[tc.n_train:], y[tc.n_train:]
@@ -365,14 +447,21 @@ def run_resistors(cfg: ResistorsConfig, store) -> dict:
     p0, p1 = np.asarray(pred(student, jnp.asarray(x_te))), np.asarray(pred(model, jnp.asarray(x_te)))
     mse0, mse1 = float(np.mean((p0 - y_te) ** 2)), float(np.mean((p1 - y_te) ** 2))
     std = float(np.std(y_te))
-    plots.curves(result.history, store.plot_path("loss.png"), keys=["train_loss", "train_cost"], logy=True,
-                 title=f"resistor network, {cfg.rule.name}")
-    _scatter(y_te, p1, store.plot_path("test_fit.png"), f"test set after training ({cfg.rule.name})")
+    store.save_figure_data("test_fit", x=x_te, y=y_te, pred=p1, title=f"test set after training ({cfg.rule.name})")
     store.save_checkpoint(model)
     return {"test_mse": mse1, "initial_test_mse": mse0, "test_mse_ratio": mse1 / mse0,
             "test_nrmse": float(np.sqrt(mse1)) / std, "initial_test_nrmse": float(np.sqrt(mse0)) / std,
             "final_train_cost": result.history[-1]["train_cost"], "initial_train_cost": c0,
             "rule": cfg.rule.name, "train_time_s": result.wall_time_s, "compile_time_s": result.compile_time_s}
+
+
+def resistors_figures(run_dir) -> list[str]:
+    """loss.png, curves.png (metrics.jsonl) and test_fit.png (``data/test_fit.npz``: test inputs ``x``, targets
+    ``y`` and the trained network's outputs ``pred``)."""
+    drawn = _curve_figures(run_dir, "resistor network", "ep_resistors")
+    if (d := _figure_data(run_dir, "test_fit")) is not None:
+        drawn.append(_scatter(d["y"], d["pred"], run_dir / "plots" / "test_fit.png", str(d["title"])))
+    return drawn
 
 
 # ----------------------------------------------------------------------------- XOR
@@ -427,26 +516,22 @@ def xor_task(cfg: XorConfig) -> tuple[ResistorNetwork, np.ndarray, np.ndarray, n
     from physlearning.tasks.datasets import xor
 
     nc = cfg.network
-    net = resistor_network(4, nc.n_hidden, 1, None, jax.random.PRNGKey(cfg.seed), diodes=True, g_init=nc.g_init,
-                           g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t, rails=(0.0, 1.0))
+    net = resistor_network(4, nc.n_hidden, 1, None, Seeds(cfg.seed).key("model.init"), diodes=True,
+                           g_init=nc.g_init, g_min=nc.g_min, i_s=nc.i_s, v_t=nc.v_t, rails=(0.0, 1.0))
     xb, labels = xor()
     x = np.concatenate([xb, 1 - xb], axis=1).astype(np.float32)
     y = np.where(labels[:, None] == 1, cfg.task.v_high, cfg.task.v_low).astype(np.float32)
     return net, x, y, labels
 
 
-def run_xor(cfg: XorConfig, store) -> dict:
+def xor_template(cfg: XorConfig) -> ResistorNetwork:
+    """The network before training (the checkpoint's shape), relaxed by the run's solver."""
+    return xor_task(cfg)[0].with_equilibrium(make_solver(cfg.solver))
+
+
+def _xor_plot(out0, out1, mid, path):
     import matplotlib.pyplot as plt
 
-    net, x, y, labels = xor_task(cfg)
-    result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_resistors_xor")
-    model = result.model
-    out0, out1 = np.asarray(pred(net, jnp.asarray(x)))[:, 0], np.asarray(pred(model, jnp.asarray(x)))[:, 0]
-    mid = 0.5 * (cfg.task.v_low + cfg.task.v_high)
-    acc = float(np.mean((out1 > mid) == (labels == 1)))
-    margin = float(np.min(np.where(labels == 1, out1 - mid, mid - out1)))
-    plots.curves(result.history, store.plot_path("loss.png"), keys=["train_loss", "train_cost"], logy=True,
-                 title=f"diode network XOR, {cfg.rule.name}")
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     idx = np.arange(4)
     ax.bar(idx - 0.2, out0, 0.4, color="tab:gray", label="before")
@@ -456,13 +541,37 @@ def run_xor(cfg: XorConfig, store) -> dict:
     ax.set_ylabel("output voltage (V)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(store.plot_path("xor_outputs.png"), dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path.name
+
+
+def run_xor(cfg: XorConfig, store) -> dict:
+    """Train the diode network on XOR; the figures (loss, outputs before/after) are drawn from the run
+    folder by :func:`xor_figures`."""
+    net, x, y, labels = xor_task(cfg)
+    net = net.with_equilibrium(make_solver(cfg.solver))  # as xor_template: load_run predicts with it
+    result, c0, pred = _train(net, x, y, cfg.rule, cfg.solver, cfg.train, cfg.seed, store, "ep_resistors_xor")
+    model = result.model
+    out0, out1 = np.asarray(pred(net, jnp.asarray(x)))[:, 0], np.asarray(pred(model, jnp.asarray(x)))[:, 0]
+    mid = 0.5 * (cfg.task.v_low + cfg.task.v_high)
+    acc = float(np.mean((out1 > mid) == (labels == 1)))
+    margin = float(np.min(np.where(labels == 1, out1 - mid, mid - out1)))
+    store.save_figure_data("xor_outputs", x=x, labels=labels, before=out0, after=out1, threshold=mid)
     store.save_checkpoint(model)
     c1 = float(np.mean(0.5 * (out1 - y[:, 0]) ** 2))
     return {"accuracy": acc, "margin_v": margin, "initial_cost": c0, "final_cost": c1, "rule": cfg.rule.name,
             "outputs_v": out1.tolist(), "train_time_s": result.wall_time_s,
             "compile_time_s": result.compile_time_s}
+
+
+def xor_figures(run_dir) -> list[str]:
+    """loss.png, curves.png (metrics.jsonl) and xor_outputs.png (``data/xor_outputs.npz``: the four inputs
+    ``x``, the outputs ``before`` and ``after`` training, the class ``threshold``)."""
+    drawn = _curve_figures(run_dir, "diode network XOR", "ep_resistors_xor")
+    if (d := _figure_data(run_dir, "xor_outputs")) is not None:
+        drawn.append(_xor_plot(d["before"], d["after"], float(d["threshold"]), run_dir / "plots" / "xor_outputs.png"))
+    return drawn
 
 
 # ----------------------------------------------------------------------------- matrix
@@ -538,13 +647,15 @@ EXPERIMENTS = [
     Experiment("ep_springs", SpringsConfig, run_springs,
                "2D spring network learns an allosteric strain response by EP",
                headline=("cost_ratio", "final_cost"),
-               tour={"train.epochs": 120, "network.rows": 3, "network.cols": 3, "task.n_samples": 3}),
+               tour={"train.epochs": 120, "network.rows": 3, "network.cols": 3, "task.n_samples": 3},
+               template=spring_template, figures=springs_figures),
     Experiment("ep_resistors", ResistorsConfig, run_resistors,
                "resistor network learns a teacher network's voltages (EP / coupled learning)",
                headline=("test_mse_ratio", "test_nrmse"),
-               tour={"train.epochs": 40, "task.n_train": 16, "task.n_test": 32}),
+               tour={"train.epochs": 40, "task.n_train": 16, "task.n_test": 32},
+               template=resistors_template, figures=resistors_figures),
     Experiment("ep_resistors_xor", XorConfig, run_xor,
                "diode-resistor network learns XOR by EP",
                headline=("accuracy", "final_cost"),
-               tour={"train.epochs": 150}),
+               tour={"train.epochs": 150}, template=xor_template, figures=xor_figures),
 ]

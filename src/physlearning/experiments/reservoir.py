@@ -12,6 +12,15 @@ Experiments:
   with every single-kind network of the same node count over several seeds.
 
 NRMSE everywhere is RMS error divided by the target's standard deviation.
+
+Every random draw of a run comes from a named stream of ``Seeds(root)``: ``data.series`` (the input
+series), ``device.<kind>`` (a reservoir's weights; ``device.<kind>.<layer>`` in a device network),
+``device.noise`` (state noise of a noisy reservoir), ``data.val_split.<split>`` (FSDD validation
+split of each train/test split), ``eval.noise`` (device noise while a network is evaluated); the
+Trainer names its own streams after the fit. ``reservoir_network`` runs root seeds ``seed``,
+``seed + 1``, ... (each the root of its own streams). Each run saves the arrays of its figures under
+``data/`` and its experiment's ``figures(run_dir)`` draws every figure from the run folder
+(``physlearning report`` redraws them); ``template(cfg)`` is the checkpoint's shape.
 """
 
 from __future__ import annotations
@@ -25,11 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from physlearning.config import SEED_LIMIT, ConfigError, check_memory, param, section, seed_param
+from physlearning.core import Seeds
 from physlearning.errors import DivergenceError
 from physlearning.rules.autodiff import Autodiff
 from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv, sequence_features
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
+from physlearning.runs.store import read_metrics
 from physlearning.substrates.reservoirs import MAKERS, DeviceError, DeviceNetwork, Reservoir, check_finite
 from physlearning.substrates.reservoirs.base import WEIGHT_DISTRIBUTIONS
 from physlearning.substrates.reservoirs.network import WashoutMSE
@@ -202,7 +213,9 @@ def build(r: ReservoirCfg, d_in: int, seed: int, kind: str | None = None, units:
 # ----------------------------------------------------------------------------- time series
 
 
-def _task_data(t: TaskCfg, units: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _task_data(t: TaskCfg, units: int, root: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input and target series of the task, drawn from the ``data.series`` stream of root seed ``root``."""
+    seed = Seeds(root).int("data.series")
     total = t.washout + t.n_train + t.n_val + t.n_test
     if t.name == "narma10":
         return ts.narma10(total, seed)
@@ -234,17 +247,26 @@ def _standardize(u: np.ndarray, n_fit: int) -> tuple[np.ndarray, np.ndarray, np.
     return (u - mu) / sd, mu, sd
 
 
+def timeseries_template(cfg: TimeseriesConfig) -> Reservoir:
+    """The run's reservoir (its ``device.<kind>`` stream; the checkpoint's shape): ``load_run(...).predict(u)``
+    gives the ridge readout applied to its noiseless states for input series ``u`` (B, T, d) as the run fed them
+    (standardised with ``task.standardize``; the readout then takes the states only: ``readout.with_input = false``)."""
+    r = cfg.reservoir
+    return build(r, 3 if cfg.task.name == "lorenz" else 1, Seeds(cfg.seed).int(f"device.{r.device}"))
+
+
 def run_timeseries(cfg: TimeseriesConfig, store) -> dict:
     """Drive the reservoir with the task's input, fit the ridge readout (alpha on validation) and
     score the test split (NRMSE = RMS error / std(target); memory capacity or Lorenz valid time
-    where the task asks); writes plots, checkpoint and readout to ``store``."""
+    where the task asks); writes the figures' data, checkpoint and readout to ``store``
+    (:func:`timeseries_figures` draws the figures)."""
     t, r = cfg.task, cfg.reservoir
     u_raw, y = _task_data(t, r.units, cfg.seed)
     u_raw = ts.check_series(u_raw, t.washout)
     n_fit = t.washout + t.n_train
     u, mu, sd = _standardize(u_raw, n_fit) if t.standardize else (u_raw, 0.0, 1.0)
-    res = build(r, u.shape[1], cfg.seed)
-    key = jax.random.PRNGKey(cfg.seed) if getattr(getattr(r, r.device), "noise", 0) else None
+    res = timeseries_template(cfg)
+    key = Seeds(cfg.seed).key("device.noise") if getattr(getattr(r, r.device), "noise", 0) else None
     t0 = time.perf_counter()
     phi = reservoir_states(res, u, key)
     states_s = time.perf_counter() - t0
@@ -263,7 +285,7 @@ def run_timeseries(cfg: TimeseriesConfig, store) -> dict:
     if t.name == "memory":
         mc, curve = ts.memory_capacity(pred, target)
         out["memory_capacity"] = mc
-        _plot_mc(curve, store.plot_path("memory_capacity.png"), f"{r.device}, {r.units} nodes: MC = {mc:.1f}")
+        store.save_figure_data("memory_capacity", curve=curve, title=f"{r.device}, {r.units} nodes: MC = {mc:.1f}")
         return out
     out["nrmse"] = ts.nrmse(pred, target)
     out["nrmse_val"] = ts.nrmse(readout(feats[a:b]), y[a:b])
@@ -271,12 +293,38 @@ def run_timeseries(cfg: TimeseriesConfig, store) -> dict:
         fc = _closed_loop(res, readout, phi, u, mu, sd, b, t.forecast_steps, cfg.readout.with_input)
         truth = y[b - 1:b - 1 + t.forecast_steps]
         out["valid_time_lyapunov"] = ts.valid_time(fc, truth, t.lorenz_dt)
-        _plot_series(truth, fc, store.plot_path("forecast.png"),
-                     f"Lorenz closed-loop forecast: valid time {out['valid_time_lyapunov']:.2f} Lyapunov times",
-                     dt=t.lorenz_dt * ts.LORENZ_LYAPUNOV, xlabel="Lyapunov times")
-    _plot_series(target[:300], pred[:300], store.plot_path("prediction.png"),
-                 f"{t.name}, {r.device} {r.units} nodes: test NRMSE {out['nrmse']:.3g} (/ std of target)")
+        store.save_figure_data(
+            "forecast", target=truth, pred=fc, dt=t.lorenz_dt * ts.LORENZ_LYAPUNOV, xlabel="Lyapunov times",
+            title=f"Lorenz closed-loop forecast: valid time {out['valid_time_lyapunov']:.2f} Lyapunov times")
+    # the input series as fed to the reservoir (``inputs``): the plotted predictions are the readout of its
+    # states from step ``start`` on
+    store.save_figure_data("prediction", target=target[:300], pred=pred[:300], inputs=u, start=b,
+                           title=f"{t.name}, {r.device} {r.units} nodes: test NRMSE {out['nrmse']:.3g} "
+                                 "(/ std of target)")
     return out
+
+
+def _figure_data(run_dir, name: str) -> dict | None:
+    """The arrays ``data/<name>.npz`` of a run folder (None when the run saved none)."""
+    path = run_dir / "data" / f"{name}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def timeseries_figures(run_dir) -> list[str]:
+    """prediction.png (``data/prediction.npz``: test targets and predictions), forecast.png (Lorenz:
+    ``data/forecast.npz``) or memory_capacity.png (memory task: ``data/memory_capacity.npz``)."""
+    drawn = []
+    if (d := _figure_data(run_dir, "memory_capacity")) is not None:
+        drawn.append(_plot_mc(d["curve"], run_dir / "plots" / "memory_capacity.png", str(d["title"])))
+    if (d := _figure_data(run_dir, "forecast")) is not None:
+        drawn.append(_plot_series(d["target"], d["pred"], run_dir / "plots" / "forecast.png", str(d["title"]),
+                                  dt=float(d["dt"]), xlabel=str(d["xlabel"])))
+    if (d := _figure_data(run_dir, "prediction")) is not None:
+        drawn.append(_plot_series(d["target"], d["pred"], run_dir / "plots" / "prediction.png", str(d["title"])))
+    return drawn
 
 
 def _closed_loop(res: Reservoir, readout, phi, u, mu, sd, start: int, steps: int, with_input: bool) -> np.ndarray:
@@ -321,6 +369,7 @@ def _plot_series(target, pred, path, title, dt: float = 1.0, xlabel: str = "time
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return path.name
 
 
 def _plot_mc(curve, path, title):
@@ -336,6 +385,7 @@ def _plot_mc(curve, path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return path.name
 
 
 # ----------------------------------------------------------------------------- spoken digits
@@ -405,6 +455,7 @@ def _fsdd_preflight(cfg: FSDDConfig) -> None:
 
 
 def _classify(feats, labels, train, test, alphas, val_frac, seed):
+    """Ridge classifier on ``train`` (validation split drawn with int ``seed``), accuracy on ``test``."""
     from physlearning.tasks.datasets import stratified_split
 
     idx = np.nonzero(train)[0]
@@ -438,18 +489,18 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
         x = x - (x * valid[..., None]).sum(1, keepdims=True) / data.lengths[:, None, None]
     frames = x[train_rec][valid[train_rec]]
     x = (x - frames.mean(0)) / (frames.std(0) + 1e-6)
-    res = build(cfg.reservoir, x.shape[-1], cfg.seed)
+    seeds = Seeds(cfg.seed)
+    res = fsdd_template(cfg)
     t0 = time.perf_counter()
     run = eqx.filter_jit(jax.vmap(lambda s: res.states(s)))
     states = np.concatenate([np.asarray(run(jnp.asarray(x[i:i + 250]))) for i in range(0, len(x), 250)])
     check_finite(states, res.device)
     states_s = time.perf_counter() - t0
     feats = sequence_features(states, data.lengths, cfg.readout_mode)
-    acc, pred, readout = _classify(feats, data.digit, train_rec, test_rec, cfg.alphas, cfg.val_frac, cfg.seed)
-    cm = np.zeros((10, 10), int)
-    np.add.at(cm, (data.digit[test_rec], pred), 1)
-    plots.confusion(cm, store.plot_path("confusion.png"),
-                    f"FSDD {cfg.reservoir.device} {cfg.reservoir.units}: test acc {acc:.3f}")
+    acc, pred, readout = _classify(feats, data.digit, train_rec, test_rec, cfg.alphas, cfg.val_frac,
+                                   seeds.int("data.val_split.recording"))
+    store.save_figure_data("confusion", y_true=data.digit[test_rec], y_pred=pred,
+                           title=f"FSDD {cfg.reservoir.device} {cfg.reservoir.units}: test acc {acc:.3f}")
     store.save_checkpoint(res)
     store.save_array("readout.npz", w=readout.w, b=readout.b, alpha=readout.alpha)
     out = {"device": cfg.reservoir.device, "units": cfg.reservoir.units, "test_accuracy": acc,
@@ -463,12 +514,29 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
         accs = {}
         for spk in sorted(set(data.speaker.tolist())):
             tr, te = audio.speaker_split(data, spk)
-            accs[spk] = _classify(feats, data.digit, tr, te, cfg.alphas, cfg.val_frac, cfg.seed)[0]
+            accs[spk] = _classify(feats, data.digit, tr, te, cfg.alphas, cfg.val_frac,
+                                  seeds.int(f"data.val_split.speaker:{spk}"))[0]
             store.log({"split": f"speaker:{spk}", "test_accuracy": accs[spk]})
         vals = np.array(list(accs.values()))
         out.update(speaker_accuracy_mean=float(vals.mean()), speaker_accuracy_std=float(vals.std()),
                    speaker_accuracy=accs)
     return out
+
+
+def fsdd_template(cfg: FSDDConfig) -> Reservoir:
+    """The run's reservoir (its ``device.<kind>`` stream; the checkpoint's shape). Its readout (``readout.npz``)
+    takes the sequence features (``readout_mode`` over each recording's valid frames), not per-frame states."""
+    r = cfg.reservoir
+    return build(r, cfg.data.n_mfcc, Seeds(cfg.seed).int(f"device.{r.device}"))
+
+
+def fsdd_figures(run_dir) -> list[str]:
+    """confusion.png (``data/confusion.npz``: digits and predictions on the standard test split)."""
+    if (d := _figure_data(run_dir, "confusion")) is None:
+        return []
+    cm = np.zeros((10, 10), int)
+    np.add.at(cm, (d["y_true"].astype(int), d["y_pred"].astype(int)), 1)
+    return [plots.confusion(cm, run_dir / "plots" / "confusion.png", str(d["title"])).name]
 
 
 # ----------------------------------------------------------------------------- device networks
@@ -541,13 +609,16 @@ class NetworkConfig:
             parts=parts)
 
 
-def build_network(cfg: NetworkConfig, kinds: list[str], seed: int, d_in: int = 1) -> DeviceNetwork:
-    """Layers of ``kinds`` sharing ``cfg.nodes`` nodes, trainable weights, readout zero."""
+def build_network(cfg: NetworkConfig, kinds: list[str], root: int, d_in: int = 1) -> DeviceNetwork:
+    """Layers of ``kinds`` sharing ``cfg.nodes`` nodes, trainable weights (layer ``i`` of kind ``k`` from the
+    ``device.<k>.<i>`` stream of root seed ``root``), readout zero."""
+    seeds = Seeds(root)
     sizes = [cfg.nodes // len(kinds) + (1 if i < cfg.nodes % len(kinds) else 0) for i in range(len(kinds))]
     layers, prev = [], 0
     for i, (k, n) in enumerate(zip(kinds, sizes)):
         extra = prev if (cfg.arrangement == "deep" and i > 0) else 0
-        layers.append(build(cfg.reservoir, d_in + extra, seed * 100 + i, kind=k, units=n, trainable=True))
+        layers.append(build(cfg.reservoir, d_in + extra, seeds.int(f"device.{k}.{i}"), kind=k, units=n,
+                            trainable=True))
         prev = n
     return DeviceNetwork(tuple(layers), jnp.zeros((1, cfg.nodes + 1)), cfg.arrangement, cfg.train.chunk_washout)
 
@@ -579,12 +650,16 @@ def _train_network(net: DeviceNetwork, u_tr, y_tr, tc: NetTrainCfg, seed: int, l
 
 
 def _evaluate_network(net: DeviceNetwork, u, y, w: int, a: int, b: int, alphas,
-                      key=None) -> tuple[float, float, np.ndarray]:
+                      key=None) -> tuple[float, float, np.ndarray, DeviceNetwork]:
+    """Ridge refit of the readout on the network's features: test and validation NRMSE, test predictions,
+    and the network with the refit readout as ``w_out`` (what the run checkpoints)."""
     phi = np.asarray(_features_jit(net, jnp.asarray(u, jnp.float32), key))
     check_finite(phi, net.layers[0].device, "device network")
     readout, _ = fit_ridge_cv(phi[w:a], y[w:a], phi[a:b], y[a:b], tuple(alphas))
     pred = readout(phi[b:])
-    return ts.nrmse(pred, y[b:]), ts.nrmse(readout(phi[a:b]), y[a:b]), pred
+    w_out = np.concatenate([np.asarray(readout.w).T, np.asarray(readout.b).reshape(-1, 1)], axis=1)
+    refit = eqx.tree_at(lambda m: m.w_out, net, jnp.asarray(w_out, net.w_out.dtype))
+    return ts.nrmse(pred, y[b:]), ts.nrmse(readout(phi[a:b]), y[a:b]), pred, refit
 
 
 @eqx.filter_jit
@@ -596,7 +671,10 @@ def run_network(cfg: NetworkConfig, store) -> dict:
     """Train the heterogeneous network and each single-kind network for every seed (Adam
     through the device models, then a ridge refit of the readout); report test NRMSE per seed,
     mean +- std, and whether the heterogeneous network beats the best single kind (the one with
-    the lowest mean validation NRMSE)."""
+    the lowest mean validation NRMSE). Seed ``cfg.seed + k`` is the root of its own streams.
+    Checkpoint: the heterogeneous network of the first seed with its ridge-refit readout (``load_run(...).predict``
+    on the standardised input series gives its test predictions); the figures are drawn from the run folder by
+    :func:`network_figures`."""
     t = cfg.task
     candidates = {"+".join(cfg.kinds) + f" ({cfg.arrangement})": list(cfg.kinds)}
     if cfg.compare_single:
@@ -604,7 +682,7 @@ def run_network(cfg: NetworkConfig, store) -> dict:
     results: dict[str, list[float]] = {name: [] for name in candidates}
     results_val: dict[str, list[float]] = {name: [] for name in candidates}
     best_pred, saved = None, None
-    for s in range(cfg.seed, cfg.seed + cfg.n_seeds):
+    for s in range(cfg.seed, cfg.seed + cfg.n_seeds):  # s: the root seed of this repetition
         u_raw, y = _task_data(t, cfg.nodes, s)
         u_raw = ts.check_series(u_raw, t.washout)
         w, a = t.washout, t.washout + t.n_train
@@ -618,13 +696,13 @@ def run_network(cfg: NetworkConfig, store) -> dict:
             log = lambda i, loss, name=name, s=s: store.log({"model": name, "seed": s, "step": i, "train_mse": loss})
             net = _train_network(net, u[w:a], y_tr, cfg.train, s, log, store, name=f"network[{name}]-seed{s}")
             noisy = any(layer.device.noise > 0 for layer in net.layers)
-            eval_key = jax.random.PRNGKey(10_000 + s) if noisy else None  # noisy hardware stays noisy at test
-            nr, nv, pred = _evaluate_network(net, u, y, w, a, b, cfg.alphas, eval_key)
+            eval_key = Seeds(s).key("eval.noise") if noisy else None  # noisy hardware stays noisy at test
+            nr, nv, pred, refit = _evaluate_network(net, u, y, w, a, b, cfg.alphas, eval_key)
             results[name].append(nr)
             results_val[name].append(nv)
             store.log({"model": name, "seed": s, "test_nrmse": nr, "val_nrmse": nv})
             if name == next(iter(candidates)) and s == cfg.seed:
-                best_pred, saved = (y[b:b + 300], pred[:300]), net
+                best_pred, saved = (y[b:b + 300], pred[:300], u, b), refit
     if saved is not None:
         store.save_checkpoint(saved)  # after every fit: the Trainer checkpoints each network it trains
     hetero = next(iter(candidates))
@@ -644,10 +722,20 @@ def run_network(cfg: NetworkConfig, store) -> dict:
                    paired_diff_mean=float(diff.mean()), paired_diff_std=float(diff.std()),
                    seeds_hetero_better=int((diff < 0).sum()))
     if best_pred is not None:
-        _plot_series(best_pred[0], best_pred[1], store.plot_path("prediction.png"),
-                     f"{hetero}, {cfg.nodes} nodes: test NRMSE {results[hetero][0]:.3g} (seed {cfg.seed})")
-    _plot_bars(results, store.plot_path("comparison.png"), f"{t.name}: test NRMSE over {cfg.n_seeds} seeds")
+        # the standardised input series (``inputs``) the plotted predictions come from, from step ``start`` on
+        store.save_figure_data("prediction", target=best_pred[0], pred=best_pred[1], inputs=best_pred[2],
+                               start=best_pred[3],
+                               title=f"{hetero}, {cfg.nodes} nodes: test NRMSE {results[hetero][0]:.3g} "
+                                     f"(seed {cfg.seed})")
+    store.save_figure_data("comparison", models=np.asarray(list(results)),
+                           nrmse=np.asarray([results[n] for n in results]),
+                           title=f"{t.name}: test NRMSE over {cfg.n_seeds} seeds")
     return out
+
+
+def network_template(cfg: NetworkConfig) -> DeviceNetwork:
+    """The heterogeneous network of the first seed (the checkpoint's shape)."""
+    return build_network(cfg, list(cfg.kinds), cfg.seed)
 
 
 def _plot_bars(results: dict[str, list[float]], path, title):
@@ -663,6 +751,21 @@ def _plot_bars(results: dict[str, list[float]], path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return path.name
+
+
+def network_figures(run_dir) -> list[str]:
+    """prediction.png (``data/prediction.npz``: the heterogeneous network's test predictions, first seed),
+    comparison.png (``data/comparison.npz``: test NRMSE per model and seed) and curves.png (the per-epoch
+    training loss of every fit, from metrics.jsonl)."""
+    drawn = []
+    if (d := _figure_data(run_dir, "prediction")) is not None:
+        drawn.append(_plot_series(d["target"], d["pred"], run_dir / "plots" / "prediction.png", str(d["title"])))
+    if (d := _figure_data(run_dir, "comparison")) is not None:
+        results = {str(n): list(v) for n, v in zip(d["models"], d["nrmse"])}
+        drawn.append(_plot_bars(results, run_dir / "plots" / "comparison.png", str(d["title"])))
+    p = plots.curves(read_metrics(run_dir), run_dir / "plots" / "curves.png", title="reservoir_network")
+    return drawn + ([] if p is None else [p.name])
 
 
 # ----------------------------------------------------------------------------- gradient matrix
@@ -721,13 +824,16 @@ EXPERIMENTS = [
     Experiment("reservoir_timeseries", TimeseriesConfig, run_timeseries,
                "Reservoir (ESN / STNO / delay node / SMTJ) + ridge readout on a time-series task",
                headline=("nrmse", "memory_capacity", "valid_time_lyapunov"),
-               tour={"reservoir.units": 100, "task.n_train": 2000, "task.n_test": 1000}),
+               tour={"reservoir.units": 100, "task.n_train": 2000, "task.n_test": 1000},
+               template=timeseries_template, figures=timeseries_figures),
     Experiment("reservoir_fsdd", FSDDConfig, run_fsdd,
                "Spoken digits (FSDD) with a reservoir: MFCC -> reservoir -> ridge on averaged states",
-               headline=("test_accuracy", "speaker_accuracy_mean"), preflight=_fsdd_preflight),
+               headline=("test_accuracy", "speaker_accuracy_mean"), preflight=_fsdd_preflight,
+               template=fsdd_template, figures=fsdd_figures),
     Experiment("reservoir_network", NetworkConfig, run_network,
                "Heterogeneous device network trained by backprop through device models vs single-kind networks",
                headline=("nrmse", "best_single_nrmse", "hetero_beats_best_single"),
-               tour={"n_seeds": 1, "compare_single": False, "train.steps": 60, "task.n_train": 1000,
-                     "task.n_val": 500, "task.n_test": 1000}),
+               tour={"n_seeds": 2, "compare_single": True, "train.steps": 40, "task.n_train": 1000,
+                     "task.n_val": 500, "task.n_test": 1000},
+               template=network_template, figures=network_figures),
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +27,7 @@ from physlearning.core import (
     Compose,
     GaussianMeasurementNoise,
     Nonideality,
+    Seeds,
     SoftmaxCrossEntropy,
     tree_cosine,
     tree_rel_error,
@@ -152,6 +154,24 @@ def _validate_common(data: Data, net: Network, train: Train) -> None:
                           "(e.g. ../shared/data/optdigits); or use data.name = 'sklearn_digits'")
 
 
+def check_network_memory(data: Data, network: Network, train: Train) -> None:
+    """Refuse a network that would not fit in memory: N x N couplings (built with float64 scales; + gradient,
+    Adam moments, average), and per sample of a chunk (>= 256, the prediction chunk) the complex64 solve:
+    dense N x N, or the Schur complement over the hidden + output modes with its coupling block to the input
+    modes; autodiff keeps them for the backward pass."""
+    n_in = (784 if "mnist" in data.name else 64) * network.duplicate
+    rest = network.hidden + 10
+    modes = n_in + rest
+    solve = 24.0 * modes**2 if network.solver == "dense" else 24.0 * rest**2 + 16.0 * rest * n_in
+    parts = {"couplings and optimiser state": (64.0 if network.complex_couplings else 48.0) * modes**2,
+             "per-sample solves of a chunk": max(train.batch_size, 256) * (solve + 160.0 * modes)
+             * (2 if train.rule == "autodiff" else 1),
+             "data set": 12.0 * 70000 * 784 if "mnist" in data.name else 12.0 * 5620 * 64}
+    check_memory(sum(parts.values()), f"the {modes}-mode network and its solves", {
+        "network.hidden": network.hidden, "network.duplicate": network.duplicate,
+        "train.batch_size": train.batch_size, "network.solver": network.solver}, parts=parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class DigitsConfig:
     """Config of ``scattering_digits``: the layered scattering network trained on a digits data
@@ -174,20 +194,7 @@ class DigitsConfig:
             if p > FD_MAX_PARAMS:
                 raise ConfigError(f"train.rule = 'finite_difference' with {p} parameters: allowed only up to "
                                   f"{FD_MAX_PARAMS} (one forward pass per parameter per step); use 'measurement'")
-        # memory: N x N couplings (built with float64 scales; + gradient, Adam moments, average), and per sample of a
-        # chunk (>= 256, the prediction chunk) the complex64 solve: dense N x N, or the Schur complement over the
-        # hidden + output modes with its coupling block to the input modes; autodiff keeps them for the backward pass
-        n_in = (784 if "mnist" in self.data.name else 64) * self.network.duplicate
-        rest = self.network.hidden + 10
-        modes = n_in + rest
-        solve = 24.0 * modes**2 if self.network.solver == "dense" else 24.0 * rest**2 + 16.0 * rest * n_in
-        parts = {"couplings and optimiser state": (64.0 if self.network.complex_couplings else 48.0) * modes**2,
-                 "per-sample solves of a chunk": max(self.train.batch_size, 256) * (solve + 160.0 * modes)
-                 * (2 if self.train.rule == "autodiff" else 1),
-                 "data set": 12.0 * 70000 * 784 if "mnist" in self.data.name else 12.0 * 5620 * 64}
-        check_memory(sum(parts.values()), f"the {modes}-mode network and its solves", {
-            "network.hidden": self.network.hidden, "network.duplicate": self.network.duplicate,
-            "train.batch_size": self.train.batch_size, "network.solver": self.network.solver}, parts=parts)
+        check_network_memory(self.data, self.network, self.train)
 
 
 # ----- building blocks ------------------------------------------------------------------
@@ -209,6 +216,18 @@ def load_split(data: Data, seed: int) -> datasets.Split:
     for name in ("x_train", "x_val", "x_test"):
         check_pixels(getattr(split, name))
     return split
+
+
+def data_split(cfg) -> datasets.Split:
+    """The run's split: :func:`load_split` seeded from the root seed's "data.split" stream (what
+    ``physlearning.load_run`` users rebuild to score a reloaded model on the run's test set)."""
+    return load_split(cfg.data, Seeds(cfg.seed).int("data.split"))
+
+
+def stream(name: str, repeat: int = 0) -> str:
+    """Name of seed stream ``name`` for training repeat ``repeat`` (``sweep.seeds``): the plain name for the
+    first, so repeat 0 of every sweep level draws what ``scattering_digits`` draws with the same seeds."""
+    return name if repeat == 0 else f"{name}.repeat{repeat}"
 
 
 def build_network(net: Network, n_pixels: int, n_out: int, key, extra_loss: float = 0.0) -> ScatteringNetwork:
@@ -235,29 +254,55 @@ def build_nonideality(hw: Hardware) -> Nonideality | None:
     return Compose(tuple(parts)) if parts else None
 
 
-def make_rule(train: Train, nonideal: Nonideality | None, hw_seed: int):
-    """The learning rule named by ``train.rule``, acting on the (possibly nonideal) hardware."""
+class FrozenDisorder(Nonideality):
+    """``inner`` with its fabrication / calibration errors (``params``) drawn from the fixed ``key`` whatever
+    key a caller passes: one device for training, validation and test. Per-call noise (``state``,
+    ``measure``) draws from the caller's key."""
+
+    inner: Nonideality
+    key: jax.Array
+
+    def params(self, substrate, key):
+        return self.inner.params(substrate, self.key)
+
+    def state(self, state, key):
+        return self.inner.state(state, key)
+
+    def measure(self, value, key):
+        return self.inner.measure(value, key)
+
+
+def hardware_nonideality(hw: Hardware, repeat: int = 0) -> Nonideality | None:
+    """:func:`build_nonideality` realised once, its errors frozen by ``Seeds(hw.seed).key("hardware.disorder")``
+    (training repeat ``repeat`` of a sweep: that stream's own repeat); ``None`` when ideal."""
+    parts = build_nonideality(hw)
+    return None if parts is None else FrozenDisorder(parts, Seeds(hw.seed).key(stream("hardware.disorder", repeat)))
+
+
+def make_rule(train: Train, nonideal: Nonideality | None):
+    """The learning rule named by ``train.rule``, acting on the (possibly nonideal) hardware (its frozen
+    errors are in ``nonideal``: :func:`hardware_nonideality`)."""
     if train.rule == "measurement":
-        return MeasurementRule(nonideal, hw_seed)
+        return MeasurementRule(nonideal)
     if train.rule == "autodiff":
-        return ScatteringAutodiff(nonideal, hw_seed)
+        return ScatteringAutodiff(nonideal)
     if train.rule == "finite_difference":
         return FiniteDifference(train.fd_step, True, nonideal)
     return SPSA(train.fd_step, train.spsa_samples, nonideal)
 
 
-def make_predict(nonideal: Nonideality | None, hw_seed: int, chunk: int = 256):
-    """Jitted hardware outputs over fixed-size chunks (padded, so one compile)."""
+def make_predict(nonideal: Nonideality | None, chunk: int = 256):
+    """Jitted hardware outputs over fixed-size chunks (padded, so one compile); ``predict(model, x, key)``
+    draws the measurement noise of chunk i from ``fold_in(key, i)``."""
 
     @jax.jit
     def outputs(model, x, key):
-        return hardware_outputs(model, x, nonideal, hw_seed, key)
+        return hardware_outputs(model, x, nonideal, 0, key)  # the frozen errors come with ``nonideal``
 
-    def predict(model, x: np.ndarray, seed: int = 0) -> np.ndarray:
+    def predict(model, x: np.ndarray, key: jax.Array) -> np.ndarray:
         n = len(x)
         pad = (-n) % chunk
         xp = np.concatenate([x, np.repeat(x[:1], pad, 0)]) if pad else x
-        key = jax.random.PRNGKey(seed)
         ys = [np.asarray(outputs(model, jnp.asarray(xp[i:i + chunk]), jax.random.fold_in(key, i)))
               for i in range(0, len(xp), chunk)]
         return np.concatenate(ys)[:n]
@@ -295,19 +340,22 @@ def digital_baselines(split: datasets.Split, seed: int, mlp_hidden: int) -> dict
 
 
 def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: Nonideality | None,
-                  progress: bool = True, desc: str = "scattering"):
-    """Build and train one network; returns (TrainResult, predict, cost, net0)."""
-    net0 = build_network(cfg.network, split.x_train.shape[1], split.n_classes, jax.random.PRNGKey(cfg.seed))
+                  progress: bool = True, desc: str = "scattering", repeat: int = 0):
+    """Build and train one network (training repeat ``repeat``: its own streams for the initial network,
+    batches and validation noise); returns (TrainResult, predict, cost, net0)."""
+    seeds = Seeds(cfg.seed)
+    net0 = build_network(cfg.network, split.x_train.shape[1], split.n_classes, seeds.key(stream("model.init", repeat)))
     check_solvable(net0, split.x_train[:4])
     cost = SoftmaxCrossEntropy(temperature=cfg.train.temperature)
-    predict = make_predict(nonideal, cfg.hardware.seed)
+    predict = make_predict(nonideal)
     opt = OptimizerSpec(cfg.train.optimizer, cfg.train.lr, cfg.train.schedule, weight_decay=cfg.train.weight_decay)
+    val_key = seeds.key(stream("eval.val", repeat))
 
     def evaluate(model, x, y):
-        return metrics(predict(model, x, seed=1), y, cost, "val")
+        return metrics(predict(model, x, val_key), y, cost, "val")
 
-    trainer = Trainer(make_rule(cfg.train, nonideal, cfg.hardware.seed), cost, opt, cfg.train.epochs,
-                      cfg.train.batch_size, seed=cfg.seed, evaluate=evaluate, store=store,
+    trainer = Trainer(make_rule(cfg.train, nonideal), cost, opt, cfg.train.epochs, cfg.train.batch_size,
+                      seed=cfg.seed, name=stream("scattering", repeat), evaluate=evaluate, store=store,
                       select="final" if cfg.train.select == "final" else "val",
                       select_metric="val_loss" if cfg.train.select == "val_loss" else "val_accuracy",
                       minimize=cfg.train.select == "val_loss", progress=progress, desc=desc,
@@ -323,23 +371,18 @@ def train_network(cfg, split: datasets.Split, store: RunStore | None, nonideal: 
 
 def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     """Train (measurement rule by default), keep the model with the best validation score, test it
-    once; digital baselines (logistic regression, MLP) on the same split when enabled."""
-    split = load_split(cfg.data, cfg.seed)
-    nonideal = build_nonideality(cfg.hardware)
+    once; digital baselines (logistic regression, MLP) on the same split when enabled. Figures:
+    :func:`figures_digits` (the runner draws them from the run folder)."""
+    seeds = Seeds(cfg.seed)
+    split = data_split(cfg)
+    nonideal = hardware_nonideality(cfg.hardware)
     res, predict, cost, net0 = train_network(cfg, split, store, nonideal)
     model = res.model
     t0 = time.perf_counter()
-    y_test = predict(model, split.x_test, seed=2)
+    y_test = predict(model, split.x_test, seeds.key("eval.test"))
     test = metrics(y_test, split.y_test, cost, "test")
     eval_s = time.perf_counter() - t0
-    pred = np.argmax(y_test, 1)
-    cm = np.zeros((split.n_classes, split.n_classes), int)
-    np.add.at(cm, (split.y_test, pred), 1)
-    plots.curves(res.history, store.plot_path("scattering_training.png"),
-                 keys=["train_loss", "val_loss", "val_accuracy"],
-                 title=f"{cfg.data.name}, hidden={cfg.network.hidden}, rule={cfg.train.rule}")
-    plots.confusion(cm, store.plot_path("scattering_confusion.png"),
-                    title=f"test accuracy {test['test_accuracy']:.4f}")
+    store.save_figure_data("confusion", y_true=split.y_test, y_pred=np.argmax(y_test, 1), n_classes=split.n_classes)
     store.save_array("test_outputs.npz", y=y_test, labels=split.y_test)
     train_s = res.history[-1]["time_s"]
     summary = {
@@ -354,7 +397,7 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
         "data": split.note,
     }
     if cfg.baselines.enabled:
-        summary.update(digital_baselines(split, cfg.seed, cfg.baselines.mlp_hidden))
+        summary.update(digital_baselines(split, seeds.int("baselines.mlp"), cfg.baselines.mlp_hidden))
     return summary
 
 
@@ -375,7 +418,7 @@ class RobustnessConfig:
     """Config of ``scattering_robustness``: one training run per nonideality level (and seed),
     trained and tested on that nonideal hardware."""
 
-    seed: int = seed_param(0, doc="first training seed (seed .. seed + sweep.seeds - 1)")
+    seed: int = seed_param(0, doc="root seed of the data split and of each training repeat's streams")
     data: Data = section(Data)
     network: Network = section(Network)
     train: Train = section(Train)
@@ -394,47 +437,46 @@ class RobustnessConfig:
             if first + sw.seeds > SEED_LIMIT:
                 raise ConfigError(f"{key} = {first}, sweep.seeds = {sw.seeds}: the sweep uses {key} .. {key} + "
                                   f"sweep.seeds - 1 = {first + sw.seeds - 1}; allowed: up to 2**32 - 1")
-        # memory (one training run at a time): as for scattering_digits
-        n_in = (784 if "mnist" in self.data.name else 64) * self.network.duplicate
-        rest = self.network.hidden + 10
-        modes = n_in + rest
-        solve = 24.0 * modes**2 if self.network.solver == "dense" else 24.0 * rest**2 + 16.0 * rest * n_in
-        parts = {"couplings and optimiser state": (64.0 if self.network.complex_couplings else 48.0) * modes**2,
-                 "per-sample solves of a chunk": max(self.train.batch_size, 256) * (solve + 160.0 * modes)
-                 * (2 if self.train.rule == "autodiff" else 1),
-                 "data set": 12.0 * 70000 * 784 if "mnist" in self.data.name else 12.0 * 5620 * 64}
-        check_memory(sum(parts.values()), f"the {modes}-mode network and its solves", {
-            "network.hidden": self.network.hidden, "network.duplicate": self.network.duplicate,
-            "train.batch_size": self.train.batch_size, "network.solver": self.network.solver}, parts=parts)
+        check_network_memory(self.data, self.network, self.train)  # one training run at a time
 
 
 def run_robustness(cfg: RobustnessConfig, store: RunStore) -> dict:
     """Accuracy vs each nonideality level (measurement noise, calibration error, coupling
-    disorder, extra loss): table (mean +- std over seeds) and plot."""
-    split = load_split(cfg.data, cfg.seed)
+    disorder, extra loss): table (mean +- std over the ``sweep.seeds`` training repeats) and plot
+    (:func:`figures_robustness`). Repeat s of every level draws the same split, initial network, batches and
+    hardware errors (streams :func:`stream` of repeat s); ``checkpoint.eqx`` is the first network trained
+    (the first level of the first kind, repeat 0)."""
+    seeds = Seeds(cfg.seed)
+    split = data_split(cfg)
     summary: dict = {"data": split.note}
     table = {}
     kinds = [k for k in ("measurement_noise", "calibration_error", "coupling_disorder", "extra_loss")
              if getattr(cfg.sweep, k)]
+    checkpointed = False
     for kind in kinds:
         rows = []
         for level in getattr(cfg.sweep, kind):
             accs = []
             for s in range(cfg.sweep.seeds):
-                hw = dataclasses.replace(cfg.hardware, **{kind: float(level)}, seed=cfg.hardware.seed + s)
-                sub = dataclasses.replace(cfg, seed=cfg.seed + s, hardware=hw)
-                nonideal = build_nonideality(hw)
-                res, predict, cost, _ = train_network(sub, split, None, nonideal, progress=False,
-                                                      desc=f"{kind}={level}")
-                acc = metrics(predict(res.model, split.x_test, seed=2), split.y_test, cost, "test")["test_accuracy"]
+                nonideal = hardware_nonideality(dataclasses.replace(cfg.hardware, **{kind: float(level)}), s)
+                res, predict, cost, _ = train_network(cfg, split, None, nonideal, progress=False,
+                                                      desc=f"{kind}={level}", repeat=s)
+                y = predict(res.model, split.x_test, seeds.key(stream("eval.test", s)))
+                acc = metrics(y, split.y_test, cost, "test")["test_accuracy"]
                 accs.append(acc)
-                store.log({"event": "level", "kind": kind, "level": level, "seed": cfg.seed + s,
+                if not checkpointed:
+                    checkpointed = True
+                    store.save_checkpoint(res.model)
+
+                    store.log({"event": "checkpoint", "message": f"checkpoint.eqx: the network trained at {kind} = "
+                               f"{level:g} (repeat 0)"})
+                store.log({"event": "level", "kind": kind, "level": level, "seed": cfg.seed, "repeat": s,
                            "test_accuracy": acc, "selected_epoch": res.best_epoch,
                            "train_time_s": res.history[-1]["time_s"]})
             rows.append((float(level), float(np.mean(accs)), float(np.std(accs))))
             summary[f"test_accuracy_{kind}_{level:g}"] = float(np.mean(accs))
         table[kind] = rows
-    _plot_sweep(table, store.plot_path("scattering_robustness.png"))
+    store.save_figure_data("robustness", **{k: np.array(v) for k, v in table.items()})
     store.save_array("robustness.npz", **{k: np.array(v) for k, v in table.items()})
     base = [r[1] for rows in table.values() for r in rows if r[0] == 0.0]
     if base:
@@ -468,6 +510,50 @@ def _require_data(cfg) -> None:
     datasets.require_files(cfg.data.name, cfg.data.dir)
 
 
+N_PIXELS = {"optdigits": 64, "sklearn_digits": 64, "mnist": 784, "fashion_mnist": 784}
+
+
+def template(cfg) -> ScatteringNetwork:
+    """The checkpoint's shape (10 classes; pixels by data set), for ``physlearning.load_run``: numpy leaves
+    (built in float64) as jax arrays, as the trained network holds and checkpoints them."""
+    net = build_network(cfg.network, N_PIXELS[cfg.data.name], 10, Seeds(cfg.seed).key("model.init"))
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a) if isinstance(a, np.ndarray) else a, net)
+
+
+
+def figures_digits(run_dir) -> list[str]:
+    """Training curves (every metric; and loss with validation accuracy) and the test confusion matrix,
+    from the run folder's metrics.jsonl and data/confusion.npz."""
+    from physlearning.config import read_toml
+    from physlearning.runs.store import read_metrics
+
+    run_dir = Path(run_dir)
+    drawn = plots.run_curves(run_dir, "scattering_digits")
+    raw = read_toml(run_dir / "config.toml")
+    title = (f"{raw.get('data', {}).get('name')}, hidden={raw.get('network', {}).get('hidden')}, "
+             f"rule={raw.get('train', {}).get('rule')}")
+    p = plots.curves(read_metrics(run_dir), run_dir / "plots" / "scattering_training.png",
+                     keys=["train_loss", "val_loss", "val_accuracy"], title=title)
+    drawn += [] if p is None else [p.name]
+    if (run_dir / "data" / "confusion.npz").is_file():
+        with np.load(run_dir / "data" / "confusion.npz") as z:
+            acc = float(np.mean(z["y_true"] == z["y_pred"]))
+            drawn.append(plots.confusion_from_labels(z["y_true"], z["y_pred"], int(z["n_classes"]),
+                                                     run_dir / "plots" / "scattering_confusion.png",
+                                                     f"test accuracy {acc:.4f}").name)
+    return drawn
+
+
+def figures_robustness(run_dir) -> list[str]:
+    """Test accuracy vs each nonideality level (mean +- std over repeats), from data/robustness.npz."""
+    path = Path(run_dir) / "data" / "robustness.npz"
+    if not path.is_file():
+        return []
+    with np.load(path) as z:
+        table = {kind: [tuple(row) for row in z[kind]] for kind in z.files}
+    return [_plot_sweep(table, Path(run_dir) / "plots" / "scattering_robustness.png").name]
+
+
 EXPERIMENTS = [
     Experiment(
         "scattering_digits", DigitsConfig, run_digits,
@@ -475,6 +561,8 @@ EXPERIMENTS = [
         headline=("test_accuracy", "n_params", "epoch_time_s", "logistic_test_accuracy", "mlp_test_accuracy"),
         tour={"network.hidden": 20, "train.epochs": 4, "baselines.enabled": False},
         preflight=_require_data,
+        template=template,
+        figures=figures_digits,
     ),
     Experiment(
         "scattering_robustness", RobustnessConfig, run_robustness,
@@ -482,7 +570,10 @@ EXPERIMENTS = [
         headline=("test_accuracy", "worst_test_accuracy_measurement_noise", "worst_test_accuracy_calibration_error"),
         tour=None,
         preflight=_require_data,
+        template=template,
+        figures=figures_robustness,
     ),
+
 ]
 
 

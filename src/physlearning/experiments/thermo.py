@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ from physlearning import metrics
 from physlearning.baselines import ddpm
 from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
 from physlearning.config import ConfigError, check_memory, param, round_up, section, seed_param
-from physlearning.core import SquaredError, tree_cosine, tree_rel_error
+from physlearning.core import Seeds, SquaredError, tree_cosine, tree_rel_error
 from physlearning.errors import PhysLearningError
 from physlearning.rules.trajectory import TrajectoryRule, autodiff_gradient, local_gradient, training_paths
 from physlearning.runs import plots
@@ -276,12 +277,12 @@ def check_range(x: np.ndarray, limit: float, what: str) -> None:
                              f"[-{limit:g}, {limit:g}] of the visible units")
 
 
-def build_computer(d: Device, n_visible: int, seed: int) -> LangevinComputer:
+def build_computer(d: Device, n_visible: int, key: PRNGKeyArray) -> LangevinComputer:
     return LangevinComputer(n_visible, d.n_hidden, n_slices=d.n_slices, n_steps=d.n_steps, dt=d.dt, mu=d.mu,
                             kT=d.kT, j2_visible=d.j2_visible, j4_visible=d.j4_visible, j2_hidden=d.j2_hidden,
                             j4_hidden=d.j4_hidden, couplings=d.couplings, noising_coupling=d.noising_coupling,
                             train_j2=d.train_j2, train_j4=d.train_j4, init_scale=d.init_scale,
-                            hold_hidden=d.hidden_loading == "kmeans_held", key=jax.random.PRNGKey(seed + 1000))
+                            hold_hidden=d.hidden_loading == "kmeans_held", key=key)
 
 
 def cluster_code(x_train: np.ndarray, n_clusters: int, amplitude: float, seed: int) -> np.ndarray:
@@ -318,18 +319,20 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
     """Train on ``x_train`` (visible coordinates); per epoch, generate samples and log the heat
     they emit and their SW / MMD to ``x_val``. Returns (model: the last, or the one with the lowest
     validation MMD^2 with ``train.select = "val_mmd"``; history; compile time; its epoch; the
-    training images' hidden codes, or None without a code loading)."""
-    comp = build_computer(cfg.device, x_train.shape[1], cfg.seed)
+    training images' hidden codes, or None without a code loading). Streams of the root seed: "model.init"
+    (the starting protocol's random parts), "samples.epoch" (the same draw every epoch), "kmeans.codes"."""
+    seeds = Seeds(cfg.seed)
+    comp = build_computer(cfg.device, x_train.shape[1], seeds.key("model.init"))
     comp.check_stability(limit)
     tr = cfg.train
     opt = OptimizerSpec(tr.optimizer, tr.lr, tr.schedule, clip=tr.clip or None)
     kT = cfg.device.kT
-    key = jax.random.PRNGKey(cfg.seed + 7)
+    key = seeds.key("samples.epoch")
 
     d = cfg.device
     codes = None
     if d.hidden_loading != "settle":  # the training data load every unit: image + its cluster code
-        codes = cluster_code(x_train, d.n_hidden, d.code_amplitude, cfg.seed)
+        codes = cluster_code(x_train, d.n_hidden, d.code_amplitude, seeds.int("kmeans.codes"))
         x_train = np.concatenate([x_train, codes], 1)
         store.save_array("hidden_codes.npz", codes=codes)  # a held register's generation draws from these
 
@@ -354,28 +357,36 @@ def train_computer(cfg, x_train: np.ndarray, x_val: np.ndarray, store: RunStore,
 
 
 def fit_ddpm(cfg, x_train: np.ndarray, n_target: int, n: int, codes: np.ndarray | None = None,
-             drawn: Array | None = None) -> tuple[np.ndarray, int, float]:
+             drawn: Array | None = None, name: str = "ddpm") -> tuple[np.ndarray, int, float]:
     """Train the DDPM baseline and draw ``n`` samples; with ``codes`` (one per training image) the
     DDPM is conditioned on them, scaled to +-1, and samples with the ``drawn`` codes (the draw the
-    Langevin computer got). Returns (samples, parameter count, seconds)."""
+    Langevin computer got). Streams of the root seed: ``name + ".train"`` (weights, batches, noise) and
+    ``name + ".sample"``. Returns (samples, parameter count, seconds)."""
     t0 = time.perf_counter()
     c = cfg.ddpm
+    seeds = Seeds(cfg.seed)
     cond_dim = 0 if codes is None else codes.shape[1]
     width = c.width or ddpm.width_for(x_train.shape[1], n_target, c.depth, cond_dim)
-    key = jax.random.PRNGKey(cfg.seed + 11)
+    key = seeds.key(f"{name}.train")
     model, _ = ddpm.train(x_train, key, n_steps=c.n_steps, width=width, depth=c.depth, train_steps=c.train_steps,
                           batch_size=min(c.batch_size, len(x_train)), lr=c.lr,
                           cond=None if codes is None else np.sign(codes))  # +-A -> +-1
     cond = None if drawn is None else jnp.sign(drawn)
-    s = np.asarray(ddpm.sample(model, jax.random.PRNGKey(cfg.seed + 12), n, x_train.shape[1], cond))
+    s = np.asarray(ddpm.sample(model, seeds.key(f"{name}.sample"), n, x_train.shape[1], cond))
     if not np.all(np.isfinite(s)):
         raise DivergenceError(f"DDPM baseline produced non-finite samples (ddpm.n_steps = {c.n_steps}, "
                               f"ddpm.lr = {c.lr}); lower the learning rate or raise n_steps")
     return s, ddpm.n_parameters(model), time.perf_counter() - t0
 
 
-def heat_plot(history: list[dict], path) -> None:
-    rows = [r for r in history if "gen_heat_kT" in r]
+def _by_epoch(history: list[dict], key: str) -> list[dict]:
+    """The epoch records holding ``key``, one per epoch (the last: a resumed run may log an epoch twice)."""
+    return list({r["epoch"]: r for r in history if "epoch" in r and key in r}.values())
+
+
+def heat_plot(history: list[dict], path) -> Path:
+    """Heat emitted while generating (epoch 0: the untrained protocol) and the path KL, per epoch."""
+    rows = _by_epoch(history, "gen_heat_kT")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -385,7 +396,7 @@ def heat_plot(history: list[dict], path) -> None:
     ax[0].set_ylabel("mean heat emitted per sample / kT")
     ax[0].set_title("heat emitted while generating")
     ax[0].grid(alpha=0.3)
-    rows2 = [r for r in history if "aux_path_kl" in r]
+    rows2 = _by_epoch(history, "aux_path_kl")
     ax[1].plot([r["epoch"] for r in rows2], [r["aux_path_kl"] for r in rows2], marker=".", color="C1")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("nats per trajectory")
@@ -394,40 +405,52 @@ def heat_plot(history: list[dict], path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return Path(path)
 
 
 # ----- 2D toys ---------------------------------------------------------------------------------
+def toy_data(cfg: ToyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training, validation and test samples of the toy: streams "data.train", "data.val", "data.test"."""
+    seeds, d = Seeds(cfg.seed), cfg.data
+    return tuple(toy2d.sample(d.toy, n, seeds.int(f"data.{part}"))  # type: ignore[return-value]
+                 for part, n in (("train", d.n_train), ("val", d.n_val), ("test", d.n_test)))
+
+
 def run_toy(cfg: ToyConfig, store: RunStore) -> dict:
+    """Train, generate, score against the test samples with the Gaussian and DDPM baselines; figures:
+    :func:`figures_toy` (the runner draws them from the run folder)."""
     d = cfg.data
-    x_tr = toy2d.sample(d.toy, d.n_train, cfg.seed)
-    x_va = toy2d.sample(d.toy, d.n_val, cfg.seed + 1)
-    x_te = toy2d.sample(d.toy, d.n_test, cfg.seed + 2)
+    seeds = Seeds(cfg.seed)
+    x_tr, x_va, x_te = toy_data(cfg)
     for name, x in (("training data", x_tr), ("validation data", x_va), ("test data", x_te)):
         check_range(x, d.limit, name)
     t0 = time.perf_counter()
     model, history, compile_s, sel, codes = train_computer(cfg, x_tr, x_va, store, d.limit)
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
-    s, heat, _ = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), cfg.eval.n_samples, codes)
+    s, heat, _ = generate_samples(model, seeds.key("samples.final"), cfg.eval.n_samples, codes)
     s = np.asarray(s)
     store.save_array("samples.npz", thermo=s, heat=np.asarray(heat))
     out = {"toy": d.toy, "n_parameters": model.n_parameters(), "train_time_s": train_s, "compile_time_s": compile_s,
            "sliced_wasserstein": metrics.sliced_wasserstein(s, x_te), "mmd": metrics.mmd_rbf(s, x_te),
            "heat": float(jnp.mean(heat)), "heat_kT": float(jnp.mean(heat)) / cfg.device.kT,
            "heat_untrained_kT": _first_heat(store), "selected_epoch": sel}
-    g = GaussianModel.fit(x_tr).sample(cfg.eval.n_samples, cfg.seed + 5)
+    g = GaussianModel.fit(x_tr).sample(cfg.eval.n_samples, seeds.int("baselines.gaussian"))
     out.update(gaussian_sliced_wasserstein=metrics.sliced_wasserstein(g, x_te), gaussian_mmd=metrics.mmd_rbf(g, x_te))
-    ref = toy2d.sample(d.toy, cfg.eval.n_samples, cfg.seed + 3)
+    ref = toy2d.sample(d.toy, cfg.eval.n_samples, seeds.int("data.reference"))
     out.update(heldout_sliced_wasserstein=metrics.sliced_wasserstein(ref, x_te), heldout_mmd=metrics.mmd_rbf(ref, x_te))
-    panels = {"data (held out)": x_te, "Langevin computer": s, "Gaussian": g}
+    # panel 0 is the held-out data, scored by a new draw of the toy (the floor); the others by their samples
+    panels = {"data (held out)": (x_te, "heldout_"), "Langevin computer": (s, ""), "Gaussian": (g, "gaussian_")}
     if cfg.ddpm.enabled:
         sd, nd, ts = fit_ddpm(cfg, x_tr, model.n_parameters(), cfg.eval.n_samples)
         out.update(ddpm_sliced_wasserstein=metrics.sliced_wasserstein(sd, x_te), ddpm_mmd=metrics.mmd_rbf(sd, x_te),
                    ddpm_n_parameters=nd, ddpm_train_time_s=ts)
-        panels["DDPM"] = sd
+        panels["DDPM"] = (sd, "ddpm_")
         store.save_array("samples_ddpm.npz", ddpm=sd)
-    _scatter(panels, store.plot_path("samples.png"), d.limit)
-    heat_plot(history, store.plot_path("heat.png"))
+    store.save_figure_data("samples", limit=d.limit, names=np.array(list(panels)),
+                           sliced_wasserstein=np.array([out[p + "sliced_wasserstein"] for _, p in panels.values()]),
+                           mmd=np.array([out[p + "mmd"] for _, p in panels.values()]),
+                           **{f"panel{i}": x for i, (x, _) in enumerate(panels.values())})
     out["beats_gaussian"] = bool(out["sliced_wasserstein"] < out["gaussian_sliced_wasserstein"]
                                  and out["mmd"] < out["gaussian_mmd"])
     return out
@@ -440,11 +463,12 @@ def _first_heat(store: RunStore) -> float:
     return float(rows[0]["gen_heat_kT"]) if rows else float("nan")
 
 
-def _scatter(panels: dict, path, limit: float) -> None:
+def _scatter(panels: dict, path, limit: float) -> Path:
+    """One scatter panel per ``{title: points (n, 2)}``."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 2.9))
-    for ax, (name, x) in zip(axes, panels.items()):
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.4), squeeze=False)
+    for ax, (name, x) in zip(axes[0], panels.items()):
         ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.4)
         ax.set_xlim(-limit, limit)
         ax.set_ylim(-limit, limit)
@@ -455,13 +479,38 @@ def _scatter(panels: dict, path, limit: float) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return Path(path)
+
+
+def _heat_figure(run_dir: Path) -> list[str]:
+    from physlearning.runs.store import read_metrics
+
+    history = read_metrics(run_dir)
+    return [heat_plot(history, run_dir / "plots" / "heat.png").name] if _by_epoch(history, "gen_heat_kT") else []
+
+
+def figures_toy(run_dir) -> list[str]:
+    """Training curves, heat per epoch (metrics.jsonl) and the sample panels (data/samples.npz: panel i's
+    points, its name, and the sliced Wasserstein distance / MMD^2 to the test samples in its title)."""
+    run_dir = Path(run_dir)
+    drawn = plots.run_curves(run_dir, "thermo_toy2d") + _heat_figure(run_dir)
+    if (run_dir / "data" / "samples.npz").is_file():
+        with np.load(run_dir / "data" / "samples.npz") as z:
+            panels = {}
+            for i, (name, sw, mmd) in enumerate(zip(z["names"], z["sliced_wasserstein"], z["mmd"])):
+                what = "new draw: " if i == 0 else ""  # panel 0: the data, scored by a new draw (the floor)
+                panels[f"{name}\n{what}SW {sw:.3g}, MMD\u00b2 {mmd:.2g}"] = z[f"panel{i}"]
+            drawn.append(_scatter(panels, run_dir / "plots" / "samples.png", float(z["limit"])).name)
+    return drawn
 
 
 # ----- digits ----------------------------------------------------------------------------------
 def load_digits(cfg: DigitsConfig) -> tuple[datasets.Split, tuple[int, int]]:
+    """The split of the chosen classes (seeded by the root seed's "data.split" stream) and the image shape."""
     d = cfg.data
+    split_seed = Seeds(cfg.seed).int("data.split")
     if d.source == "sklearn":
-        sp = datasets.sklearn_digits(seed=cfg.seed)
+        sp = datasets.sklearn_digits(seed=split_seed)
         keep = sorted(d.classes)
         def sel(x, y):
             m = np.isin(y, keep)
@@ -469,7 +518,7 @@ def load_digits(cfg: DigitsConfig) -> tuple[datasets.Split, tuple[int, int]]:
         parts = [sel(sp.x_train, sp.y_train), sel(sp.x_val, sp.y_val), sel(sp.x_test, sp.y_test)]
         sp = datasets.Split(*parts[0], *parts[1], *parts[2], len(keep), (8, 8), sp.note)
     else:
-        sp = datasets.mnist(d.dir, seed=cfg.seed, classes=tuple(sorted(d.classes)))
+        sp = datasets.mnist(d.dir, seed=split_seed, classes=tuple(sorted(d.classes)))
     shape = sp.image_shape
     if d.downsample > 1:
         f = d.downsample
@@ -496,6 +545,9 @@ def fit_classifier(sp: datasets.Split):
 
 
 def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
+    """Train, generate, score the samples with a classifier trained on real images, with the Gaussian,
+    mixture and DDPM baselines; figures: :func:`figures_digits` (drawn by the runner from the run folder)."""
+    seeds = Seeds(cfg.seed)
     sp, shape = load_digits(cfg)
     sc = cfg.data.scale
     to_x = lambda p: (sc * (2 * p - 1)).astype(np.float32)
@@ -507,7 +559,7 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
     train_s = time.perf_counter() - t0
     store.save_checkpoint(model)
     n = cfg.eval.n_samples
-    s, heat, drawn = generate_samples(model, jax.random.PRNGKey(cfg.seed + 99), n, codes)
+    s, heat, drawn = generate_samples(model, seeds.key("samples.final"), n, codes)
     imgs = to_p(s)
     store.save_array("samples.npz", thermo=imgs, heat=np.asarray(heat),
                      **({} if drawn is None else {"codes": np.asarray(drawn)}))
@@ -528,11 +580,11 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
 
     out.update(score("", imgs))
     out.update(score("heldout_", sp.x_val))
-    g = np.clip(GaussianModel.fit(sp.x_train, ridge=1e-4).sample(n, cfg.seed + 5), 0, 1)
+    g = np.clip(GaussianModel.fit(sp.x_train, ridge=1e-4).sample(n, seeds.int("baselines.gaussian")), 0, 1)
     out.update(score("gaussian_", g))
     if model.hold_hidden:  # the J4 = 0 ideal of a held code register: a shared-covariance mixture, same draw
         gm = np.clip(shared_covariance_mixture(sp.x_train, codes.argmax(1), np.asarray(drawn).argmax(1),
-                                               cfg.seed + 6, ridge=1e-4), 0, 1)
+                                               seeds.int("baselines.mixture"), ridge=1e-4), 0, 1)
         out.update(score("mixture_", gm))
         store.save_array("samples_mixture.npz", mixture=gm)
     grids = {"thermo": imgs}
@@ -544,17 +596,33 @@ def run_digits(cfg: DigitsConfig, store: RunStore) -> dict:
         store.save_array("samples_ddpm.npz", ddpm=sd)
         grids["ddpm"] = sd
         if model.hold_hidden:  # the same code draw for a DDPM: is the gain the code's or the device's?
-            xc, nc, tc = fit_ddpm(cfg, x_tr, model.n_parameters(), n, codes, drawn)
+            xc, nc, tc = fit_ddpm(cfg, x_tr, model.n_parameters(), n, codes, drawn, name="ddpm_code")
             xc = to_p(xc)
             out.update(score("ddpm_code_", xc))
             out.update(ddpm_code_n_parameters=nc, ddpm_code_train_time_s=tc)
             store.save_array("samples_ddpm_code.npz", ddpm_code=xc)
             grids["ddpm_code"] = xc
     for name, x in grids.items():
-        plots.image_grid(x[:40], store.plot_path(f"samples_{name}.png"), shape, ncols=10,
-                         title=f"{name} samples (first 40, not selected)")
-    heat_plot(history, store.plot_path("heat.png"))
+        prefix = "" if name == "thermo" else f"{name}_"
+        store.save_figure_data(f"samples_{name}", images=x[:40], shape=np.array(shape), **{
+            k: out[prefix + k] for k in ("confident_fraction", "class_share_max_dev", "copy_fraction", "mmd")})
     return out
+
+
+def figures_digits(run_dir) -> list[str]:
+    """Training curves, heat per epoch (metrics.jsonl) and a grid of the first 40 samples of each generator
+    (data/samples_NAME.npz, with the generator's scores in its title)."""
+    run_dir = Path(run_dir)
+    drawn = plots.run_curves(run_dir, "thermo_digits") + _heat_figure(run_dir)
+    for path in sorted((run_dir / "data").glob("samples_*.npz")):
+        name = path.stem.removeprefix("samples_")
+        with np.load(path) as z:
+            title = (f"{name} samples (first 40, not selected)\nconfident {float(z['confident_fraction']):.2f}, "
+                     f"class-share dev {float(z['class_share_max_dev']):.2f}, copies "
+                     f"{float(z['copy_fraction']):.2f}, MMD\u00b2 {float(z['mmd']):.2g}")
+            drawn.append(plots.image_grid(z["images"], run_dir / "plots" / path.name.replace(".npz", ".png"),
+                                          tuple(int(v) for v in z["shape"]), ncols=10, title=title).name)
+    return drawn
 
 
 # ----- gradient matrix -------------------------------------------------------------------------
@@ -594,6 +662,8 @@ EXPERIMENTS = [
               # the settings of examples/thermo_moons.toml
               "device.n_hidden": 0, "device.couplings": "dense", "device.train_j4": True, "device.n_slices": 20,
               "train.lr": 0.03, "ddpm.width": 27},
+        template=lambda cfg: template_toy(cfg),
+        figures=lambda run_dir: figures_toy(run_dir),
     ),
     Experiment(
         "thermo_digits", DigitsConfig, run_digits,
@@ -601,5 +671,19 @@ EXPERIMENTS = [
         headline=("confident_fraction", "class_shares", "ddpm_confident_fraction", "copy_fraction", "mmd", "heat_kT"),
         tour=None,
         preflight=lambda cfg: datasets.require_files(cfg.data.source, cfg.data.dir),
+        template=lambda cfg: template_digits(cfg),
+        figures=lambda run_dir: figures_digits(run_dir),
     ),
 ]
+
+
+def template_toy(cfg: ToyConfig) -> LangevinComputer:
+    """The checkpoint's shape (two visible units), for ``physlearning.load_run``."""
+    return build_computer(cfg.device, 2, Seeds(cfg.seed).key("model.init"))
+
+
+def template_digits(cfg: DigitsConfig) -> LangevinComputer:
+    """The checkpoint's shape (one visible unit per pooled pixel), for ``physlearning.load_run``."""
+    side = (28 if cfg.data.source == "mnist" else 8) // cfg.data.downsample
+    return build_computer(cfg.device, side * side, Seeds(cfg.seed).key("model.init"))
+

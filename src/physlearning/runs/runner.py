@@ -113,7 +113,7 @@ def run(
         _finish(store, base, "diverged", str(e), t0)
         raise
     except (RunInterrupted, KeyboardInterrupt) as e:
-        msg = (f"{e or 'interrupted by SIGINT'}; checkpoint and training state kept: continue with "
+        msg = (f"{str(e) or 'interrupted by SIGINT'}; checkpoint and training state kept: continue with "
                f"physlearning run --resume {path}")
         _finish(store, base, "interrupted", msg, t0)
         raise RunInterrupted(msg) from None

@@ -18,10 +18,12 @@ reopens a run folder to continue it.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import shlex
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,25 +58,116 @@ def _os_reason(e: OSError) -> str:
     return e.strerror or type(e).__name__
 
 
-def make_folder(path: Path) -> None:
-    """Create ``path`` atomically (parents as needed); a clear RunFolderError for every failure."""
-    if len(path.name.encode()) > 255:
-        raise RunFolderError(f"run folder name {path.name[:40]!r}... is {len(path.name.encode())} bytes long; "
-                             "allowed: at most 255 bytes (a file-system limit)")
-    if path.is_symlink():
-        raise RunFolderError(f"run folder {str(path)!r} is a symbolic link (dangling or not); choose another --out")
-    for parent in [path.parent, *path.parent.parents]:
-        if parent.exists() and not parent.is_dir():
-            raise RunFolderError(f"cannot make run folder {str(path)!r}: {str(parent)!r} is a file, not a directory")
+NAME_MAX = 255
+"""Longest name (one path component) in bytes that common file systems (ext4, xfs, btrfs, tmpfs, APFS) allow."""
+PATH_MAX = 4096
+"""Longest path in bytes that Linux system calls accept."""
+
+_HINT = "choose a writable --out or --runs-dir"
+_ELSE = "choose another --out or --runs-dir"
+
+
+def _show(path: str | Path) -> str:
+    s = str(path)
+    return repr(s if len(s) <= 1000 else f"{s[:500]}...{s[-200:]}")
+
+
+def _mkdir_reason(e: OSError, parent: Path) -> str:
+    where = _show(parent)
+    if e.errno == errno.EROFS:
+        return f"{where} is on a read-only file system"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"{where} does not allow new folders ({_os_reason(e)})"
+    if e.errno == errno.ENOENT:  # the parent exists (checked): a virtual file system such as /proc
+        return f"{where} does not allow new folders ({_os_reason(e)}; a virtual file system such as /proc or /sys?)"
+    if e.errno == errno.ENAMETOOLONG:
+        return "a name in the path or the whole path is too long for the file system"
+    return _os_reason(e)
+
+
+def make_folder(path: str | Path) -> None:
+    """Create the run folder ``path`` atomically, with any missing parents. Every failure is a
+    RunFolderError naming the path and the reason (exists already, a parent that is a file or a
+    dangling link, a name too long, a place that is not writable), and leaves nothing behind: parents
+    made here are removed again."""
+    path = Path(path)
+    where = f"cannot make run folder {_show(path)}"
+    text = str(path)
+    if "\0" in text:
+        raise RunFolderError(f"{where}: the path contains a NUL character; {_ELSE}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.mkdir()  # atomic: exactly one caller creates it
-    except FileExistsError:
-        raise RunFolderError(f"run folder {str(path)!r} already exists; choose another --out "
-                             "(an existing run is never overwritten)") from None
+        os.fsencode(text)
+    except UnicodeEncodeError as e:
+        raise RunFolderError(f"{where}: the path cannot be encoded for the file system ({e.reason}); {_HINT}") from None
+    for part in path.parts:
+        if (n := len(os.fsencode(part))) > NAME_MAX:
+            raise RunFolderError(f"{where}: the name {part[:40]!r}... is {n} bytes long; allowed: at most {NAME_MAX} "
+                                 "bytes per name (a file-system limit)")
+    if (n := len(os.fsencode(os.path.abspath(text)))) >= PATH_MAX:
+        raise RunFolderError(f"{where}: the path is {n} bytes long; allowed: under {PATH_MAX} bytes (a file-system "
+                             "limit)")
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
     except OSError as e:
-        raise RunFolderError(f"cannot make run folder {str(path)!r}: {_os_reason(e)} "
-                             f"(choose a writable --out or --runs-dir)") from None
+        raise RunFolderError(f"{where}: {_os_reason(e)}; {_HINT}") from None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        what = "which exists" if os.path.exists(path) else "which does not exist (a dangling link)"
+        raise RunFolderError(f"{where}: it is a symbolic link to {os.readlink(path)!r}, {what}; a run folder is "
+                             f"made as a new directory, never through a link: {_ELSE}")
+    if st is not None:
+        raise RunFolderError(f"run folder {_show(path)} already exists; choose another --out "
+                             "(an existing run is never overwritten)")
+    # the nearest existing ancestor must be a directory (following links); the ones below it are made here
+    missing: list[Path] = []
+    for parent in [path.parent, *path.parent.parents]:
+        try:
+            st = os.lstat(parent)
+        except (FileNotFoundError, NotADirectoryError):
+            missing.append(parent)
+            continue
+        except OSError as e:
+            raise RunFolderError(f"{where}: {_show(parent)}: {_os_reason(e)}; {_HINT}") from None
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                st = os.stat(parent)
+            except OSError as e:
+                raise RunFolderError(f"{where}: {_show(parent)} is a symbolic link to {os.readlink(parent)!r}, which "
+                                     f"cannot be followed ({_os_reason(e)}: dangling or a loop); {_ELSE}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise RunFolderError(f"{where}: {_show(parent)} is a file, not a directory; {_ELSE}")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            try:
+                ro = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+            except OSError:
+                ro = False
+            why = "is on a read-only file system" if ro else "is not writable (permission denied)"
+            raise RunFolderError(f"{where}: {_show(parent)} {why}; {_HINT}")
+        break
+    created: list[Path] = []
+    target = path
+    try:
+        for target in [*reversed(missing), path]:
+            try:
+                os.mkdir(target)  # the last one is atomic: exactly one caller creates the run folder
+            except FileExistsError:
+                if target == path:
+                    raise RunFolderError(f"run folder {_show(path)} already exists; choose another --out "
+                                         "(an existing run is never overwritten)") from None
+                if not os.path.isdir(target):  # made meanwhile by someone else, as a file
+                    raise RunFolderError(f"{where}: {_show(target)} is a file, not a directory; {_ELSE}") from None
+                continue
+            created.append(target)
+    except OSError as e:
+        for p in reversed(created):
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
+        if isinstance(e, RunFolderError):
+            raise
+        raise RunFolderError(f"{where}: {_mkdir_reason(e, target.parent)}; {_HINT}") from None
 
 
 class RunStore:
@@ -102,9 +195,12 @@ class RunStore:
         base = Path(base)
         p = base / name
         i = 2
-        while p.exists() or p.is_symlink():
-            p = base / f"{name}-{i}"
-            i += 1
+        try:
+            while p.exists() or p.is_symlink():
+                p = base / f"{name}-{i}"
+                i += 1
+        except (OSError, ValueError):  # a name too long, a NUL, a loop: make_folder names the reason
+            pass
         return p
 
     @classmethod

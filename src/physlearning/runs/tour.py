@@ -7,18 +7,36 @@ import time
 from pathlib import Path
 
 from physlearning.config import ConfigError
+from physlearning.errors import RunFolderError
 from physlearning.runs import registry, runner
-from physlearning.runs.store import RunStore
+from physlearning.runs.store import RunStore, make_folder
+
+
+def _make_root(out: str | Path | None, runs_dir: str | Path) -> Path:
+    """The new tour folder: ``out`` (which must not exist), else ``runs_dir/tour[-N]`` (the next free name,
+    taken atomically); a RunFolderError naming the path and the reason when it cannot be made."""
+    if out is not None:
+        make_folder(Path(out))
+        return Path(out)
+    for _ in range(1000):
+        try:
+            root = RunStore.fresh_path(runs_dir, "tour")
+        except (OSError, ValueError):  # a name too long, a NUL byte...: make_folder says which
+            root = Path(runs_dir) / "tour"
+        try:
+            make_folder(root)
+            return root
+        except RunFolderError as e:
+            if "already exists" not in str(e):
+                raise
+    raise RunFolderError(f"no free tour folder name tour-N under {str(runs_dir)!r}")
 
 
 def tour(out: str | Path | None = None, *, runs_dir: str | Path = "runs", only: list[str] | None = None) -> Path:
     touring = [name for name, exp in registry.experiments().items() if exp.tour is not None]
     if only is not None and (unknown := sorted(set(only) - set(touring))):
         raise ConfigError(f"tour --only {unknown}: allowed values are {touring}")
-    root = Path(out) if out is not None else RunStore.fresh_path(runs_dir, "tour")
-    if root.exists():
-        raise FileExistsError(f"tour folder {str(root)!r} already exists (never overwritten)")
-    root.mkdir(parents=True)
+    root = _make_root(out, runs_dir)
     lines = [
         "# physlearning tour",
         "",
