@@ -833,7 +833,7 @@ EXPERIMENTS = [
     Experiment("reservoir_network", NetworkConfig, run_network,
                "Heterogeneous device network trained by backprop through device models vs single-kind networks",
                headline=("nrmse", "best_single_nrmse", "hetero_beats_best_single"),
-               tour={"n_seeds": 2, "compare_single": True, "train.steps": 40, "task.n_train": 1000,
+               tour={"n_seeds": 2, "compare_single": True, "train.steps": 200, "task.n_train": 1000,
                      "task.n_val": 500, "task.n_test": 1000},
                template=network_template, figures=network_figures),
 ]

@@ -657,7 +657,7 @@ EXPERIMENTS = [
         "Langevin computer generating a 2D toy distribution (trajectory likelihood) vs Gaussian and DDPM",
         headline=("sliced_wasserstein", "gaussian_sliced_wasserstein", "ddpm_sliced_wasserstein", "mmd",
                   "gaussian_mmd", "ddpm_mmd", "heat_kT"),
-        tour={"train.epochs": 6, "data.n_train": 4096, "train.schedule": "constant", "eval.n_samples": 500,
+        tour={"train.epochs": 30, "data.n_train": 4096, "train.schedule": "constant", "eval.n_samples": 500,
               "eval.n_epoch_samples": 500, "ddpm.train_steps": 300, "ddpm.n_steps": 100,
               # the settings of examples/thermo_moons.toml
               "device.n_hidden": 0, "device.couplings": "dense", "device.train_j4": True, "device.n_slices": 20,
