@@ -235,12 +235,14 @@ def test_bad_inputs_have_clear_errors():
         jax.block_until_ready(small.encode(jnp.array([0.0, jnp.nan, 0.5, 1.0])))
 
 
-def test_matrix_rows_measurement_exact(x64):
-    from physlearning.experiments.scattering import matrix_rows
+def test_matrix_rows_measurement_exact():
+    """The gradient matrix's scattering rows (registry checks): measurement rule = autodiff (real and
+    complex couplings) and = finite differences of the dense-S outputs."""
+    from physlearning.checks import check_rows
 
-    rows = matrix_rows()
+    rows = check_rows(["scattering", "scattering_complex"])
     meas = [r for r in rows if r["rule"] == "measurement"]
-    assert len(meas) == 2 and all(r["rel_error"] <= 1e-8 for r in meas)
+    assert len(meas) == 2 and all(r["rel_error"] <= 1e-8 and r["fd_rel_error"] < 1e-6 for r in meas)
     fd = [r for r in rows if r["rule"].startswith("finite")]
     assert fd and fd[0]["rel_error"] < 1e-6
 

@@ -238,8 +238,7 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
             continue
         if not _type_ok(value, tp):
             raise ConfigError(f"{key} = {_short(value)}: wrong type {type(value).__name__}, expected {_type_name(tp)}")
-        _check_value(key, value, dict(f.metadata))
-        _check_int_range(key, value)
+        _check_int_range(key, value)  # first: a float field given a huge integer cannot become a float
         if tp is float or (
             typing.get_origin(tp) in (typing.Union, types.UnionType)
             and isinstance(value, int)
@@ -247,6 +246,7 @@ def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
             and float in typing.get_args(tp)
         ):
             value = float(value)
+        _check_value(key, value, dict(f.metadata))
         kwargs[name] = tuple(value) if isinstance(value, list) and typing.get_origin(tp) is tuple else value
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)

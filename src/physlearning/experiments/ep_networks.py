@@ -34,7 +34,7 @@ import optax
 
 from physlearning import config as cfgmod
 from physlearning.config import ConfigError, check_memory, param, section, seed_param
-from physlearning.core import LearningRule, Seeds, SquaredError, tree_cosine, tree_rel_error
+from physlearning.core import LearningRule, Seeds, SquaredError
 from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.autodiff import ImplicitAutodiff
 from physlearning.rules.coupled import CoupledLearning
@@ -578,7 +578,8 @@ def xor_figures(run_dir) -> list[str]:
 
 
 def _matrix_instances():
-    """Small float64 instances: (name, substrate, x, t)."""
+    """Small float64 instances: (name, substrate, x, t); the gradient matrix's rows of these substrates
+    come from their registrations (``substrates/springs.py``, ``resistors.py``), which build the same."""
     dt = jnp.float64
     out = []
     for spring in ("linear", "quartic"):
@@ -591,31 +592,6 @@ def _matrix_instances():
     t = jax.random.uniform(jax.random.PRNGKey(2), (3, 2), dt, -0.5, 0.5)
     out.append(("resistors_diodes", net, x, t))
     return out
-
-
-@eqx.filter_jit
-def _all_gradients(net, x, t, rules: dict, reference: LearningRule):
-    """Reference and every rule's gradient in one compiled call (cached across same-shape instances)."""
-    cost = SquaredError()
-    return reference.estimate(net, (x, t), cost, None)[0], {k: r.estimate(net, (x, t), cost, None)[0]
-                                                            for k, r in rules.items()}
-
-
-def matrix_rows() -> list[dict]:
-    """EP (beta = 1e-3) and coupled learning (eta = 1e-3) vs implicit autodiff, float64."""
-    sol = Equilibrium(rtol=1e-12, atol=1e-12, max_steps=60)
-    rules = {f"ep_{e}": EquilibriumPropagation(1e-3, e, 4, sol) for e in ("one_sided", "symmetric", "holomorphic")}
-    rules["coupled"] = CoupledLearning(1e-3, sol)
-    rows = []
-    for name, net, x, t in _matrix_instances():
-        ref, grads = _all_gradients(net, x, t, rules, ImplicitAutodiff(sol))
-        for k, g in grads.items():
-            note = f"beta=1e-3, {len(x)} samples"
-            if k == "coupled":
-                note = "eta=1e-3; not an exact gradient: squared error in the metric of the outputs' stiffness"
-            rows.append({"substrate": name, "rule": k, "cosine": float(tree_cosine(g, ref)),
-                         "rel_error": float(tree_rel_error(g, ref)), "note": note})
-    return rows
 
 
 def ep_bias_slopes(betas=(0.2, 0.1, 0.05, 0.025)) -> dict:

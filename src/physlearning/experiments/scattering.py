@@ -29,8 +29,6 @@ from physlearning.core import (
     Nonideality,
     Seeds,
     SoftmaxCrossEntropy,
-    tree_cosine,
-    tree_rel_error,
 )
 from physlearning.rules.perturbative import SPSA, FiniteDifference
 from physlearning.rules.scattering_grad import MeasurementRule, ScatteringAutodiff, hardware_outputs
@@ -577,31 +575,3 @@ EXPERIMENTS = [
 ]
 
 
-# ----- gradient matrix ---------------------------------------------------------------------
-def matrix_rows() -> list[dict]:
-    """Measurement rule and finite differences vs autodiff through the dense S matrix
-    (small random float64 layered network, 8 inputs -> 6 hidden -> 3 outputs)."""
-    import equinox as eqx
-
-    from physlearning.rules.scattering_grad import dense_reference_loss
-
-    cost = SoftmaxCrossEntropy()
-    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 4), jnp.float64)
-    t = jax.nn.one_hot(jnp.arange(5) % 3, 3)
-    rows = []
-    for cplx in (False, True):
-        net = layered_network(Layout(n_pixels=4, n_out=3, hidden=6, duplicate=2), jax.random.PRNGKey(0),
-                              complex_couplings=cplx, init="scaled", dtype=jnp.float64)
-        params, static = eqx.partition(net, net.param_filter())
-        ref = jax.grad(lambda p: dense_reference_loss(eqx.combine(p, static), x, t, cost))(params)
-        name = f"scattering layered ({'complex' if cplx else 'real'} J)"
-        rules = [("measurement", MeasurementRule(),
-                  f"{3 * (2 if cplx else 1)} probe settings/sample, {net.n_modes} mode taps each")]
-        if not cplx:
-            rules.append(("finite_difference (h=1e-5)", FiniteDifference(1e-5),
-                          f"{2 * net.n_trainable() + 1} forward passes/batch"))
-        for rname, rule, note in rules:
-            g, _ = rule.estimate(net, (x, t), cost, jax.random.PRNGKey(3))
-            rows.append({"substrate": name, "rule": rname, "cosine": float(tree_cosine(g, ref)),
-                         "rel_error": float(tree_rel_error(g, ref)), "note": note})
-    return rows

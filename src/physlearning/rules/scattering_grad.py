@@ -28,12 +28,15 @@ once from C_jk = sum_l c_l b_j^(l) a_k^(l), c_l = dC/dy_l w_l.
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from physlearning.core import Batch, Cost, Nonideality, StatelessRule
+from physlearning.registry import register_rule
 from physlearning.substrates.scattering import ScatteringNetwork, output_of, output_weight
 
 
@@ -136,3 +139,15 @@ def dense_reference_loss(substrate: ScatteringNetwork, x, t, cost: Cost):
         return cost(output_of(jnp.diagonal(s_full)[idx], substrate.readout), ti)
 
     return jnp.mean(jax.vmap(one)(x, t))
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasurementSection:
+    """Scattering measurement rule: one probe setting per output port (two with complex couplings), the
+    gradient assembled from the measured mode fields and S_ll."""
+
+
+@register_rule("measurement", MeasurementSection, (ScatteringNetwork,),
+               "scattering networks: gradient from probe fields and S_ll (Wanjura & Marquardt)")
+def _build_measurement(c: MeasurementSection) -> MeasurementRule:
+    return MeasurementRule()

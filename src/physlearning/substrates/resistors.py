@@ -19,14 +19,18 @@ Conductances are trainable (``project`` keeps g >= g_min >= 0).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, PRNGKeyArray
 
+from physlearning.config import param
 from physlearning.core import EnergySubstrate
+from physlearning.registry import register_substrate
 
 
 class Index(NamedTuple):
@@ -70,7 +74,8 @@ class ResistorNetwork(EnergySubstrate):
     g_min: float = eqx.field(static=True)
 
     def __init__(self, n_nodes: int, edges, g, *, sources, output_nodes, rails=(), rail_voltages=(),
-                 diodes=(), i_s: float = 0.05, v_t: float = 0.2, g_min: float = 0.0, dtype=jnp.float32):
+                 diodes=(), i_s: float = 0.05, v_t: float = 0.2, g_min: float = 0.0, dtype=jnp.float32,
+                 equilibrium=None):
         if int(n_nodes) < 2:
             raise ValueError(f"n_nodes = {n_nodes!r}: allowed values are >= 2")
         n = int(n_nodes)
@@ -108,6 +113,7 @@ class ResistorNetwork(EnergySubstrate):
         self.i_s = float(i_s)
         self.v_t = float(v_t)
         self.g_min = float(g_min)
+        self.equilibrium = equilibrium
 
     edges = property(lambda self: np.asarray(self.index.edges, dtype=np.int64).reshape(-1, 2))
     diodes = property(lambda self: np.asarray(self.index.diodes, dtype=np.int64).reshape(-1, 2))
@@ -154,3 +160,66 @@ def layered_edges(groups: list[np.ndarray]) -> np.ndarray:
     """All-to-all resistor edges between consecutive node groups (a layered network)."""
     edges = [(int(a), int(b)) for g0, g1 in zip(groups[:-1], groups[1:], strict=True) for a in g0 for b in g1]
     return np.array(edges, dtype=np.int64).reshape(-1, 2)
+
+
+# ----------------------------------------------------------------------------- registration
+
+
+def layered_network(n_in: int, n_hidden: int, n_out: int, key: PRNGKeyArray, *, g=None, diodes: bool,
+                    g_init=(0.2, 1.0), g_min: float = 1e-3, i_s: float = 0.05, v_t: float = 0.2, rails=(0.0,),
+                    dtype=jnp.float32, equilibrium=None) -> ResistorNetwork:
+    """The layered network of the ``ep_resistors`` experiments: sources 0..n_in-1, the rails next
+    (ground 0 V by default), then the hidden nodes, then the outputs; all-to-all resistors between
+    consecutive layers and from sources/rails to the outputs; optional diodes hidden <-> output of
+    alternating orientation. Conductances ``g`` (default: uniform in ``g_init`` from ``key``)."""
+    src = np.arange(n_in)
+    rl = np.arange(n_in, n_in + len(rails))
+    hid = rl[-1] + 1 + np.arange(n_hidden)
+    out = hid[-1] + 1 + np.arange(n_out)
+    inputs = np.concatenate([src, rl])
+    edges = np.concatenate([layered_edges([inputs, hid, out]), layered_edges([inputs, out])])
+    if g is None:
+        g = np.asarray(jax.random.uniform(key, (len(edges),), minval=g_init[0], maxval=g_init[1]))
+    di = [(h, o) if (a + b) % 2 == 0 else (o, h) for a, h in enumerate(hid) for b, o in enumerate(out)] if diodes \
+        else []
+    return ResistorNetwork(int(out[-1] + 1), edges, g, sources=src, rails=rl, rail_voltages=list(rails),
+                           output_nodes=out, diodes=di, i_s=i_s, v_t=v_t, g_min=g_min, dtype=dtype,
+                           equilibrium=equilibrium)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResistorsSection:
+    """Layered resistor/diode network: (sources + ground) -> hidden -> outputs, all-to-all resistors
+    (and sources -> outputs); inputs are the source voltages (V), outputs the output-node voltages."""
+
+    n_hidden: int = param(4, ge=1, le=10_000, doc="hidden nodes")
+    diodes: bool = param(True, doc="add Shockley diodes hidden <-> output (alternating orientation)")
+    g_low: float = param(0.2, ge=0, doc="initial conductances uniform in [g_low, g_high] (S)")
+    g_high: float = param(1.0, ge=0, doc="initial conductances uniform in [g_low, g_high] (S)")
+    g_min: float = param(1e-3, ge=0, doc="projection floor for g after each update (S)")
+    i_s: float = param(0.05, gt=0, doc="diode saturation current (A)")
+    v_t: float = param(0.2, gt=0, doc="diode thermal voltage (V)")
+
+
+def _check_case():
+    """The ``resistors_diodes`` instance of the gradient matrix (``ep_networks._matrix_instances``):
+    2 sources + ground -> 3 hidden -> 2 outputs with diodes, 3 samples; tight Newton, float64."""
+    from physlearning.core import SquaredError
+    from physlearning.core.equilibrium import Equilibrium
+
+    net = layered_network(2, 3, 2, jax.random.PRNGKey(0), diodes=True, dtype=jnp.float64,
+                          equilibrium=Equilibrium("newton", rtol=1e-12, atol=1e-12, max_steps=60))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (3, 2), jnp.float64, -1, 1)
+    t = jax.random.uniform(jax.random.PRNGKey(2), (3, 2), jnp.float64, -0.5, 0.5)
+    return net, (x, t), SquaredError()
+
+
+@register_substrate("resistors", ResistorsSection, ResistorNetwork, check_case=_check_case,
+                    reference="implicit_autodiff", doc="layered resistor network with diodes (nonlinear, convex)")
+def build_resistors(c: ResistorsSection, n_in: int, n_out: int, key: PRNGKeyArray) -> ResistorNetwork:
+    if not c.g_low <= c.g_high:
+        from physlearning.errors import ConfigError
+
+        raise ConfigError(f"g_low = {c.g_low!r}, g_high = {c.g_high!r}: allowed values are g_low <= g_high")
+    return layered_network(n_in, c.n_hidden, n_out, key, diodes=c.diodes, g_init=(c.g_low, c.g_high), g_min=c.g_min,
+                           i_s=c.i_s, v_t=c.v_t)

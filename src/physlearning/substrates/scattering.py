@@ -33,10 +33,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, PRNGKeyArray
 
+from physlearning.config import param
 from physlearning.core import Nonideality, Substrate
 from physlearning.errors import PhysLearningError
+from physlearning.registry import register_substrate
 
 READOUTS = ("im", "re", "abs2")
 SOLVERS = ("schur", "dense")
@@ -220,6 +222,16 @@ class ScatteringNetwork(Substrate):
         sk = jnp.sqrt(jnp.asarray(self.kappa_ext)[ports])
         g = jnp.linalg.inv(self.dynamical_matrix(x))[np.ix_(ports, ports)]
         return jnp.eye(len(ports)) - sk[:, None] * g * sk[None, :]
+
+    def exact_predict(self, x: Array) -> Array:
+        """Batched outputs (B, n_out) from the full S matrix (:meth:`scattering_matrix`, a dense
+        inverse of M): independent of the Schur / LU route of :meth:`probe` (gradient checks)."""
+        ports = np.flatnonzero(np.asarray(self.kappa_ext) > 0)
+        out = np.asarray(self.output_modes)
+        if not np.all(np.isin(out, ports)):
+            raise ScatteringError(f"output modes {out.tolist()!r} need a port (kappa_ext > 0)")
+        idx = np.searchsorted(ports, out)
+        return jax.vmap(lambda xi: self.observe(jnp.diagonal(self.scattering_matrix(xi))[idx]))(x)
 
     def observe(self, s: Array) -> Array:
         """Output y_l from S_ll: Im, Re or |S_ll|^2."""
@@ -416,3 +428,59 @@ class ExtraLoss(Nonideality):
 
     def params(self, substrate, key):
         return eqx.tree_at(lambda s: s.kappa_int, substrate, substrate.kappa_int + self.kappa_extra)
+
+
+# ----- registration ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ScatteringSection:
+    """Layered coupled-mode network (Wanjura & Marquardt): the ``n_in`` inputs (pixel fractions in
+    [0, 1]) detune the input modes, the ``n_out`` output ports give y_l = f(S_ll); rates in kappa."""
+
+    hidden: int = param(16, ge=0, le=100_000, doc="hidden modes (0: inputs couple straight to outputs)")
+    duplicate: int = param(1, ge=1, le=64, doc="input modes per input")
+    kappa: float = param(1.0, gt=0, doc="decay rate of every mode (port decay at outputs, intrinsic elsewhere)")
+    input_scale: float = param(5.0, gt=0, doc="detuning of a zero input, in kappa (paper: 5)")
+    coupling: float = param(2.0, gt=0, doc="initial coupling scale J/kappa")
+    disorder: float = param(0.5, ge=0, doc="relative random spread of the initial couplings")
+    detuning_init: float = param(0.1, ge=0, doc="std of the initial trainable detunings, in kappa")
+    init: str = param("scaled", choices=("paper", "scaled"),
+                      doc="paper: J = coupling (1 + disorder xi); scaled: J = coupling xi / sqrt(fan-in)")
+    complex_couplings: bool = param(False, doc="complex couplings (needs flux-reversed probes)")
+    omega: float = param(0.0, doc="probe frequency relative to the bare resonance")
+    readout: str = param("im", choices=READOUTS, doc="y_l = Im S_ll, Re S_ll or |S_ll|^2")
+    solver: str = param("schur", choices=SOLVERS, doc="eliminate the input modes first, or one dense LU")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplexScatteringSection(ScatteringSection):
+    """The layered coupled-mode network with complex couplings (broken reciprocity: the measurement
+    rule needs the flux-reversed probe as well)."""
+
+    complex_couplings: bool = param(True, doc="complex couplings (needs flux-reversed probes)")
+
+
+def _check_case(complex_couplings: bool):
+    """The ``scattering layered`` instance of the gradient matrix (``experiments.scattering.matrix_rows``):
+    4 pixels x 2 -> 6 hidden -> 3 outputs, scaled init, 5 samples, softmax cross-entropy, float64."""
+    from physlearning.core import SoftmaxCrossEntropy
+
+    net = layered_network(Layout(n_pixels=4, n_out=3, hidden=6, duplicate=2), jax.random.PRNGKey(0),
+                          complex_couplings=complex_couplings, init="scaled", dtype=jnp.float64)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 4), jnp.float64)
+    t = jax.nn.one_hot(jnp.arange(5) % 3, 3, dtype=jnp.float64)
+    return net, (x, t), SoftmaxCrossEntropy()
+
+
+def _build_scattering(c: ScatteringSection, n_in: int, n_out: int, key: PRNGKeyArray) -> ScatteringNetwork:
+    return layered_network(Layout(n_pixels=n_in, n_out=n_out, hidden=c.hidden, duplicate=c.duplicate, kappa=c.kappa),
+                           key, coupling=c.coupling, disorder=c.disorder, init=c.init,
+                           complex_couplings=c.complex_couplings, omega=c.omega, input_scale=c.input_scale,
+                           readout=c.readout, solver=c.solver, detuning_init=c.detuning_init)
+
+
+register_substrate("scattering", ScatteringSection, ScatteringNetwork, check_case=lambda: _check_case(False),
+                   reference="autodiff", doc="layered coupled-mode scattering network, real couplings"
+                   )(_build_scattering)
+register_substrate("scattering_complex", ComplexScatteringSection, ScatteringNetwork,
+                   check_case=lambda: _check_case(True), reference="autodiff",
+                   doc="layered coupled-mode scattering network, complex couplings")(_build_scattering)

@@ -26,14 +26,18 @@ The energy is analytic in u near a configuration with no zero-length edge (no
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, PRNGKeyArray
 
+from physlearning.config import param
 from physlearning.core import EnergySubstrate
+from physlearning.registry import register_substrate
 
 INPUT_MODES = ("displacement", "force")
 OUTPUT_MODES = ("strain", "position")
@@ -72,7 +76,7 @@ class SpringNetwork(EnergySubstrate):
 
     def __init__(self, positions, edges, k, L=None, *, k4=0.0, pinned=(), input_nodes=(),
                  input_mode: str = "displacement", output_mode: str = "strain", output_edges=(),
-                 output_nodes=(), k_min: float = 0.0, trainable=("k", "L"), dtype=jnp.float32):
+                 output_nodes=(), k_min: float = 0.0, trainable=("k", "L"), dtype=jnp.float32, equilibrium=None):
         pos = np.asarray(positions, dtype=np.float64)
         if pos.ndim == 1:
             pos = pos[:, None]
@@ -131,6 +135,7 @@ class SpringNetwork(EnergySubstrate):
         self.output_mode = output_mode
         self.k_min = float(k_min)
         self.trainable = tuple(trainable)
+        self.equilibrium = equilibrium
 
     def param_filter(self):
         """Only ``k`` and/or ``L`` (per ``trainable``) are trained; geometry and k4 are fixed
@@ -228,3 +233,111 @@ def triangular_lattice(rows: int, cols: int, jitter: float, seed: int) -> tuple[
             if q in idx:
                 edges.append((i, idx[q]))
     return pos, np.array(edges, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- registration
+
+SPRINGS = ("linear", "quartic")
+
+
+def allosteric_network(rows: int, cols: int, n_targets: int, lattice_seed: int, k_rng: np.random.Generator, *,
+                       jitter: float = 0.15, k4: float = 0.0, k_init=(0.5, 1.5), k_min: float = 1e-3,
+                       trainable=("k", "L"), dtype=jnp.float32, equilibrium=None) -> SpringNetwork:
+    """The allosteric layout of the ``ep_springs`` experiment on a jittered rows x cols triangular lattice.
+
+    Source edge: the first two nodes of the second row (a boundary node of coordination 5 and an
+    interior one, so the rest stays rigid when it is strained), clamped by the input (their 2D
+    displacements, ``n_in = 4``); outputs: the strains of the ``n_targets`` edges between free nodes
+    (not at a corner) farthest from it. The node jitter is drawn from ``lattice_seed``, the
+    stiffnesses (uniform in ``k_init``) from ``k_rng``; rest lengths start at the reference lengths."""
+    pos, edges = triangular_lattice(rows, cols, jitter, lattice_seed)
+    src = np.array([cols, cols + 1])
+    mid = 0.5 * (pos[edges[:, 0]] + pos[edges[:, 1]])
+    dist = np.linalg.norm(mid - pos[src].mean(0), axis=1)
+    degree = np.bincount(edges.ravel(), minlength=len(pos))
+    # a degree-2 (corner) node just follows its two springs: its edges can never be strained
+    dist[np.any(np.isin(edges, src) | (degree[edges] <= 2), axis=1)] = -1.0
+    if np.sum(dist >= 0) < n_targets:
+        raise ValueError(f"{n_targets} target edges requested but the {rows}x{cols} lattice has only "
+                         f"{int(np.sum(dist >= 0))} eligible target edges")
+    targets = np.argsort(-dist, kind="stable")[:n_targets]
+    k = k_rng.uniform(k_init[0], k_init[1], len(edges))
+    return SpringNetwork(pos, edges, k, k4=k4, input_nodes=src, output_edges=targets, k_min=k_min,
+                         trainable=trainable, dtype=dtype, equilibrium=equilibrium)
+
+
+def source_strain_inputs(net: SpringNetwork, eps) -> np.ndarray:
+    """Inputs (B, 4) straining the source edge by ``eps`` (B,): the two source nodes displaced
+    symmetrically along the edge, so that l = l0 (1 + eps)."""
+    src = net.input_nodes
+    d = np.asarray(net.positions[src[1]] - net.positions[src[0]], np.float64)
+    return np.stack([np.concatenate([-e * d / 2, e * d / 2]) for e in np.asarray(eps, np.float64)])
+
+
+@dataclasses.dataclass(frozen=True)
+class SpringsSection:
+    """Triangular-lattice spring network (unit spacing), allosteric layout: the input clamps the 2D
+    displacements of the two nodes of a source edge (``n_in = 4``, lattice units: keep them small,
+    |x| ~ 0.05), the outputs are the strains of the ``n_out`` target edges farthest from it."""
+
+    rows: int = param(4, ge=2, le=64, doc="lattice rows")
+    cols: int = param(4, ge=2, le=64, doc="lattice columns")
+    jitter: float = param(0.15, ge=0, lt=0.5, doc="random node displacement (lattice units)")
+    spring: str = param("linear", choices=SPRINGS, doc="k/2 (l-L)^2 [+ k4/4 (l-L)^4]")
+    k4: float = param(10.0, ge=0, doc="quartic stiffness for spring = 'quartic'")
+    k_low: float = param(0.5, ge=0, doc="initial stiffnesses uniform in [k_low, k_high]")
+    k_high: float = param(1.5, ge=0, doc="initial stiffnesses uniform in [k_low, k_high]")
+    k_min: float = param(1e-3, ge=0, doc="projection floor for k after each update")
+    train_rest_lengths: bool = param(True, doc="train the rest lengths L as well as k")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarticSpringsSection(SpringsSection):
+    """The spring network with quartic (FPU-beta) springs: k/2 (l-L)^2 + k4/4 (l-L)^4; same layout
+    (``n_in = 4`` source-node displacements, ``n_out`` target-edge strains)."""
+
+    spring: str = param("quartic", choices=SPRINGS, doc="k/2 (l-L)^2 [+ k4/4 (l-L)^4]")
+
+
+def _spring_check_case(spring: str):
+    """The instance of the ``springs_<spring>_2d`` matrix row (``ep_networks._matrix_instances``):
+    3 x 3 lattice, seed 0 (streams ``model.lattice`` and ``model.init`` of ``Seeds(0)``, as ``spring_task``),
+    3 source strains in [-0.05, 0.05], one target edge with ratio 1; tight Newton relaxation, float64.
+    The inputs and targets are rounded to float32 first, as the experiment's data are."""
+    from physlearning.core import Seeds, SquaredError
+    from physlearning.core.equilibrium import Equilibrium
+
+    c, seeds = SpringsSection(rows=3, cols=3, spring=spring), Seeds(0)
+    net = allosteric_network(c.rows, c.cols, 1, seeds.int("model.lattice"), seeds.rng("model.init"), jitter=c.jitter,
+                             k4=c.k4 if spring == "quartic" else 0.0, k_init=(c.k_low, c.k_high), k_min=c.k_min,
+                             dtype=jnp.float64, equilibrium=Equilibrium("newton", rtol=1e-12, atol=1e-12, max_steps=60))
+    eps = np.linspace(-0.05, 0.05, 3)
+    x = jnp.asarray(source_strain_inputs(net, eps).astype(np.float32), jnp.float64)
+    t = jnp.asarray(eps[:, None].astype(np.float32), jnp.float64)
+    return net, (x, t), SquaredError()
+
+
+def _build_springs(c: SpringsSection, n_in: int, n_out: int, key: PRNGKeyArray) -> SpringNetwork:
+    from physlearning.errors import ConfigError
+
+    if n_in != 4:
+        raise ConfigError(f"springs: the input clamps the 2D displacements of the two source-edge nodes, 4 numbers; "
+                          f"the task has {n_in} inputs; allowed: task.n_inputs = 4")
+    if not c.k_low <= c.k_high:
+        raise ConfigError(f"k_low = {c.k_low!r}, k_high = {c.k_high!r}: allowed values are k_low <= k_high")
+    lattice_seed, k_seed = (int(s) for s in jax.random.randint(key, (2,), 0, np.iinfo(np.int32).max))
+    try:
+        return allosteric_network(c.rows, c.cols, n_out, lattice_seed, np.random.default_rng(k_seed), jitter=c.jitter,
+                                  k4=c.k4 if c.spring == "quartic" else 0.0, k_init=(c.k_low, c.k_high),
+                                  k_min=c.k_min, trainable=("k", "L") if c.train_rest_lengths else ("k",))
+    except ValueError as e:  # too many target edges for the lattice
+        raise ConfigError(f"springs: task.n_outputs = {n_out}: {e}; use fewer outputs or a larger lattice "
+                          f"(rows, cols)") from e
+
+
+register_substrate("springs", SpringsSection, SpringNetwork, check_case=lambda: _spring_check_case("linear"),
+                   reference="implicit_autodiff",
+                   doc="triangular-lattice spring network (allosteric strain response), linear springs")(_build_springs)
+register_substrate("springs_quartic", QuarticSpringsSection, SpringNetwork,
+                   check_case=lambda: _spring_check_case("quartic"), reference="implicit_autodiff",
+                   doc="triangular-lattice spring network with quartic (FPU-beta) springs")(_build_springs)
