@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "headlines"
 EX = ROOT / "examples"
 
+TOY = ["sliced_wasserstein", "gaussian_sliced_wasserstein", "mmd", "gaussian_mmd"]
+
 # job name -> (config, extra --set overrides, seeds, summary keys, wave-1 figure as text)
 JOBS: dict[str, tuple[str, list[str], list[int], list[str], str]] = {
     "ep_digits": ("ep_hopfield_digits", [], [0, 1, 2, 3, 4], ["test_accuracy"], "96.61 +- 0.60%"),
@@ -44,13 +46,10 @@ JOBS: dict[str, tuple[str, list[str], list[int], list[str], str]] = {
     "reservoir_fsdd": ("reservoir_fsdd", [], [0], ["test_accuracy", "speaker_accuracy_mean"], "97.0% / 68.6%"),
     "reservoir_network": ("reservoir_network", [], [0], ["nrmse", "nrmse_std", "best_single_nrmse",
                                                          "best_single_nrmse_std"], "0.457 +- 0.025 vs 0.493 +- 0.046"),
-    "thermo_moons": ("thermo_moons", [], [0, 1, 2], ["sliced_wasserstein", "gaussian_sliced_wasserstein", "mmd",
-                                                     "gaussian_mmd"], "SW 0.149 +- 0.023 vs 0.250; MMD 0.0010 vs 0.0038"),
-    "thermo_8gaussians": ("thermo_8gaussians", [], [0, 1, 2], ["sliced_wasserstein", "gaussian_sliced_wasserstein",
-                                                               "mmd", "gaussian_mmd"],
+    "thermo_moons": ("thermo_moons", [], [0, 1, 2], TOY, "SW 0.149 +- 0.023 vs 0.250; MMD 0.0010 vs 0.0038"),
+    "thermo_8gaussians": ("thermo_8gaussians", [], [0, 1, 2], TOY,
                           "SW 0.201 +- 0.007 vs 0.321; MMD 0.0008 vs 0.0027"),
-    "thermo_checkerboard": ("thermo_checkerboard", [], [0, 1, 2], ["sliced_wasserstein",
-                                                                   "gaussian_sliced_wasserstein", "mmd", "gaussian_mmd"],
+    "thermo_checkerboard": ("thermo_checkerboard", [], [0, 1, 2], TOY,
                             "SW 0.100 +- 0.014 vs 0.182; MMD 0.0004 vs 0.0020"),
     "thermo_digits8x8": ("thermo_digits8x8", [], [0, 1, 2, 3, 4], ["confident_fraction", "ddpm_confident_fraction"],
                          "99.74 +- 0.21% (DDPM 81.1%)"),
