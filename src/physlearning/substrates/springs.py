@@ -301,14 +301,15 @@ class QuarticSpringsSection(SpringsSection):
 
 def _spring_check_case(spring: str):
     """The instance of the ``springs_<spring>_2d`` matrix row (``ep_networks._matrix_instances``):
-    3 x 3 lattice, seed 0 (streams ``model.lattice`` and ``model.init`` of ``Seeds(0)``, as ``spring_task``),
-    3 source strains in [-0.05, 0.05], one target edge with ratio 1; tight Newton relaxation, float64.
-    The inputs and targets are rounded to float32 first, as the experiment's data are."""
-    from physlearning.core import Seeds, SquaredError
+    3 x 3 lattice drawn as in wave 1 (one ``numpy.random.default_rng(0)``: the lattice seed, then the
+    stiffnesses), so the matrix keeps its wave-1 instance and digits; a fixed test instance needs no
+    named stream. 3 source strains in [-0.05, 0.05], one target edge with ratio 1; tight Newton
+    relaxation, float64. The inputs and targets are rounded to float32 first, as the experiment's data are."""
+    from physlearning.core import SquaredError
     from physlearning.core.equilibrium import Equilibrium
 
-    c, seeds = SpringsSection(rows=3, cols=3, spring=spring), Seeds(0)
-    net = allosteric_network(c.rows, c.cols, 1, seeds.int("model.lattice"), seeds.rng("model.init"), jitter=c.jitter,
+    c, rng = SpringsSection(rows=3, cols=3, spring=spring), np.random.default_rng(0)
+    net = allosteric_network(c.rows, c.cols, 1, int(rng.integers(2**31)), rng, jitter=c.jitter,
                              k4=c.k4 if spring == "quartic" else 0.0, k_init=(c.k_low, c.k_high), k_min=c.k_min,
                              dtype=jnp.float64, equilibrium=Equilibrium("newton", rtol=1e-12, atol=1e-12, max_steps=60))
     eps = np.linspace(-0.05, 0.05, 3)
