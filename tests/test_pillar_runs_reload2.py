@@ -17,6 +17,7 @@ from physlearning.core import Seeds
 from physlearning.experiments import scattering, thermo
 from physlearning.runs import registry, runner
 from physlearning.runs.report import write_report
+from physlearning.substrates.langevin import LangevinComputer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -121,7 +122,7 @@ def test_thermo_reloads_and_regenerates_the_samples(tiny_run, name):
     """The reloaded protocol, run from the "samples.final" stream, draws the run's final samples again."""
     summary, path = tiny_run(name)
     loaded = physlearning.load_run(path)
-    assert isinstance(loaded.model, thermo.LangevinComputer)
+    assert isinstance(loaded.model, LangevinComputer)
     assert loaded.model.n_parameters() == summary["n_parameters"]
     codes = np.load(path / "hidden_codes.npz")["codes"] if (path / "hidden_codes.npz").is_file() else None
     cfg = loaded.config

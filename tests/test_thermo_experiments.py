@@ -15,6 +15,7 @@ import pytest
 
 from physlearning.baselines import ddpm
 from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
+from physlearning.config import ConfigError
 from physlearning.experiments import thermo
 from physlearning.runs import runner
 
@@ -121,5 +122,5 @@ def test_cluster_code_is_one_hot():
     assert code.shape == (40, 2) and set(np.unique(code)) == {-3.0, 3.0}
     assert np.all((code > 0).sum(1) == 1)
     assert len(np.unique(code[:20], axis=0)) == 1 and not np.array_equal(code[0], code[-1])
-    with pytest.raises(thermo.ConfigError, match="n_hidden = 41"):
+    with pytest.raises(ConfigError, match="n_hidden = 41"):
         thermo.cluster_code(x, 41, 1.0, seed=0)
