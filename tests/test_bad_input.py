@@ -96,6 +96,8 @@ HUGE = [
     ("thermo_toy2d", {}, "data.n_train", 10**12),
     ("thermo_digits", {}, "device.n_hidden", 10**6),
     ("thermo_digits", {}, "eval.n_samples", 10**9),
+    ("thermo_toy2d", {}, "ddpm.width", 10**9),  # the DDPM baseline's weights and Adam moments
+    ("thermo_digits", {}, "ddpm.width", 10**9),
 ]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from physlearning import metrics
 from physlearning.baselines.gaussian import GaussianModel, shared_covariance_mixture
-from physlearning.config import ConfigError, check_memory, param, section, seed_param
+from physlearning.config import ConfigError, param, section, seed_param
 from physlearning.core import Seeds
 from physlearning.experiments.thermo.sections import (
     DDPM,
@@ -22,6 +22,7 @@ from physlearning.experiments.thermo.sections import (
     Eval,
     Train,
     check_range,
+    check_thermo_memory,
     validate_device,
 )
 from physlearning.experiments.thermo.training import (
@@ -87,9 +88,8 @@ class DigitsConfig:
             raise ConfigError(f"data.classes = {list(self.data.classes)}: give at least two distinct digits")
         validate_device(self, self.data.scale)
         # memory: as for thermo_toy2d, with the image pixels as visible units and the split sizes of the source
-        d, e, c = self.device, self.eval, len(set(self.data.classes))
+        c = len(set(self.data.classes))
         n_vis = (784 if self.data.source == "mnist" else 64) // self.data.downsample**2
-        n_units = n_vis + d.n_hidden
         if self.data.source == "mnist":
             official = datasets.has_mnist_train(self.data.dir)
             rows, n_test = (7000 if official else 1000) * c, (1000 if official else 200) * c
@@ -97,17 +97,7 @@ class DigitsConfig:
             rows, n_test = 180 * c, 36 * c
         n_val = (rows - n_test) // 10
         n_train = rows - n_test - n_val
-        parts = {"protocol couplings": 40.0 * d.n_slices * n_units**2 + 24.0 * n_units**2,
-                 "recorded noising paths": 40.0 * min(self.train.batch_size, n_train) * (d.n_steps + 1) * n_units,
-                 "generation noise": 16.0 * d.n_steps * max(e.n_samples, e.n_epoch_samples) * n_units,
-                 "MMD kernel matrices": 16.0 * max(e.n_samples**2 + e.n_samples * n_test + n_test**2,
-                                                   e.n_epoch_samples**2 + e.n_epoch_samples * n_val + n_val**2),
-                 "DDPM sampling noise": 8.0 * self.ddpm.n_steps * e.n_samples * n_vis if self.ddpm.enabled else 0.0,
-                 "data": 16.0 * rows * n_vis + 8.0 * n_train * d.n_hidden}
-        check_memory(sum(parts.values()), "the Langevin computer, its paths, samples and metrics", {
-            "device.n_hidden": d.n_hidden, "device.n_steps": d.n_steps, "device.n_slices": d.n_slices,
-            "train.batch_size": self.train.batch_size, "eval.n_samples": e.n_samples,
-            "eval.n_epoch_samples": e.n_epoch_samples}, parts=parts)
+        check_thermo_memory(self, n_vis, n_train, n_val, n_test)
 
 
 

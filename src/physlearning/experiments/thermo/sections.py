@@ -8,7 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from physlearning.config import ConfigError, param, round_up
+from physlearning.baselines import ddpm
+from physlearning.config import ConfigError, check_memory, param, round_up
 from physlearning.errors import PhysLearningError
 from physlearning.substrates.langevin import COUPLINGS, hidden_range
 
@@ -146,3 +147,32 @@ def check_range(x: np.ndarray, limit: float, what: str) -> None:
         raise DataRangeError(f"{what}: values span [{lo:.4g}, {hi:.4g}], outside the declared range "
                              f"[-{limit:g}, {limit:g}] of the visible units")
 
+
+
+def check_thermo_memory(cfg, n_vis: int, n_train: int, n_val: int, n_test: int, extra_data: float = 0.0,
+                        sizes: dict | None = None) -> None:
+    """Estimate the bytes a thermo run holds at once and refuse sizes that cannot fit (``config.check_memory``):
+    the protocol couplings (K x N x N, gradient, Adam moments, copies) and the N x N noising couplings; the
+    recorded noising paths of a batch (noise, path, slices, residuals, forces); the noise drawn for generating
+    samples; the MMD kernel matrices (float64, final and per epoch); the DDPM's weights (with gradient and Adam
+    moments), its activations for a batch and its sampling noise; the data (``extra_data`` bytes on top)."""
+    d, e, c = cfg.device, cfg.eval, cfg.ddpm
+    n_units = n_vis + d.n_hidden
+    # 0: matched to the computer's parameter count (about K (N^2 + 3 N) protocol values), as ddpm.width_for does
+    width = c.width or ddpm.width_for(n_vis, d.n_slices * (n_units**2 + 3 * n_units), c.depth, d.n_hidden)
+    ddpm_on = 1.0 if c.enabled else 0.0
+    parts = {"protocol couplings": 40.0 * d.n_slices * n_units**2 + 24.0 * n_units**2,
+             "recorded noising paths": 40.0 * min(cfg.train.batch_size, n_train) * (d.n_steps + 1) * n_units,
+             "generation noise": 16.0 * d.n_steps * max(e.n_samples, e.n_epoch_samples) * n_units,
+             "MMD kernel matrices": 16.0 * max(e.n_samples**2 + e.n_samples * n_test + n_test**2,
+                                               e.n_epoch_samples**2 + e.n_epoch_samples * n_val + n_val**2),
+             "DDPM weights": ddpm_on * 16.0 * ((n_vis + 32 + d.n_hidden) * width + c.depth * width * (width + 1)
+                                               + width * n_vis),
+             "DDPM activations": ddpm_on * 12.0 * max(min(c.batch_size, n_train), e.n_samples) * width * c.depth,
+             "DDPM sampling noise": ddpm_on * 8.0 * c.n_steps * e.n_samples * n_vis,
+             "data": 16.0 * (n_train + n_val + n_test) * n_units + extra_data}
+    check_memory(sum(parts.values()), "the Langevin computer, its paths, samples and metrics", {
+        "device.n_hidden": d.n_hidden, "device.n_steps": d.n_steps, "device.n_slices": d.n_slices,
+        "train.batch_size": cfg.train.batch_size, "eval.n_samples": e.n_samples,
+        "eval.n_epoch_samples": e.n_epoch_samples, "ddpm.width": c.width, "ddpm.batch_size": c.batch_size,
+        **(sizes or {})}, parts=parts)

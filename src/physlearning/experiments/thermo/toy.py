@@ -13,9 +13,17 @@ import numpy as np
 
 from physlearning import metrics
 from physlearning.baselines.gaussian import GaussianModel
-from physlearning.config import check_memory, param, section, seed_param
+from physlearning.config import param, section, seed_param
 from physlearning.core import Seeds
-from physlearning.experiments.thermo.sections import DDPM, Device, Eval, Train, check_range, validate_device
+from physlearning.experiments.thermo.sections import (
+    DDPM,
+    Device,
+    Eval,
+    Train,
+    check_range,
+    check_thermo_memory,
+    validate_device,
+)
 from physlearning.experiments.thermo.training import (
     build_computer,
     first_heat,
@@ -52,23 +60,8 @@ class ToyConfig:
 
     def validate(self) -> None:
         validate_device(self, self.data.limit)
-        # memory: protocol couplings (K x N x N, gradient, Adam moments, copies) and the N x N noising couplings;
-        # the recorded noising paths of a batch (noise, path, slices, residuals, forces); the noise drawn for
-        # generating samples; the MMD kernel matrices (float64, final and per epoch); DDPM sampling noise; data
-        d, e, n_units = self.device, self.eval, 2 + self.device.n_hidden
-        n_test, n_val = self.data.n_test, self.data.n_val
-        parts = {"protocol couplings": 40.0 * d.n_slices * n_units**2 + 24.0 * n_units**2,
-                 "recorded noising paths": 40.0 * min(self.train.batch_size, self.data.n_train) * (d.n_steps + 1)
-                 * n_units,
-                 "generation noise": 16.0 * d.n_steps * max(e.n_samples, e.n_epoch_samples) * n_units,
-                 "MMD kernel matrices": 16.0 * max(e.n_samples**2 + e.n_samples * n_test + n_test**2,
-                                                   e.n_epoch_samples**2 + e.n_epoch_samples * n_val + n_val**2),
-                 "DDPM sampling noise": 8.0 * self.ddpm.n_steps * e.n_samples * 2 if self.ddpm.enabled else 0.0,
-                 "data": 16.0 * (self.data.n_train + n_val + n_test) * (2 + d.n_hidden)}
-        check_memory(sum(parts.values()), "the Langevin computer, its paths, samples and metrics", {
-            "device.n_hidden": d.n_hidden, "device.n_steps": d.n_steps, "device.n_slices": d.n_slices,
-            "train.batch_size": self.train.batch_size, "eval.n_samples": e.n_samples,
-            "eval.n_epoch_samples": e.n_epoch_samples, "data.n_train": self.data.n_train}, parts=parts)
+        check_thermo_memory(self, 2, self.data.n_train, self.data.n_val, self.data.n_test,
+                            sizes={"data.n_train": self.data.n_train})
 
 
 
