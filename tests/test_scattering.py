@@ -274,3 +274,73 @@ def test_detuning_init_sets_the_spread_and_rejects_negative():
     np.testing.assert_allclose(np.asarray(wide.detuning), 20.0 * np.asarray(narrow.detuning), rtol=1e-5)
     with pytest.raises(ScatteringError, match="detuning_init = -1"):
         layered_network(lay, jax.random.PRNGKey(0), detuning_init=-1.0)
+
+
+# ----- robustness sweep: in situ vs error unknown to the rule ----------------------------------
+_TINY_SWEEP = {"experiment": "scattering_robustness", "seed": 0,
+               "data": {"name": "sklearn_digits", "max_train": 200}, "network": {"hidden": 0},
+               "train": {"epochs": 1, "lr": 0.03}}
+
+
+def _sweep(tmp_path, name, **sweep):
+    from physlearning import load_run
+
+    levels = {"measurement_noise": [], "calibration_error": [], "coupling_disorder": [], "extra_loss": []}
+    exp, cfg = runner.resolve({**_TINY_SWEEP, "sweep": {**levels, "seeds": 1, **sweep}})
+    summary, path = runner.run(exp, cfg, tmp_path / name)
+    assert summary["status"] == "ok"
+    return summary, path, load_run(path).model
+
+
+def test_robustness_unknown_mode_trains_on_the_nominal_model(tmp_path):
+    """sweep.mode: at zero error in situ and unknown give the same network and accuracy (the mode only
+    matters with an error); with a 1 kappa calibration error the unknown-mode network (its only training
+    run, at that level) is exactly the one trained at zero error, i.e. its rule never saw the error; both
+    modes are tested on the faulty hardware, where the nominal network loses accuracy and in situ differs."""
+    both, path, first = _sweep(tmp_path, "both", mode="both", calibration_error=[0.0, 1.0])
+    assert both["sweep_mode"] == "both"
+    assert both["test_accuracy_calibration_error_0"] == both["test_accuracy_unknown_calibration_error_0"]
+    assert both["test_accuracy_calibration_error_1"] != both["test_accuracy_unknown_calibration_error_1"]
+    assert (path / "plots" / "scattering_robustness.png").is_file()
+    with np.load(path / "data" / "robustness.npz") as z:
+        assert sorted(z.files) == ["calibration_error", "unknown__calibration_error"]
+        np.testing.assert_array_equal(z["unknown__calibration_error"][:, 0], [0.0, 1.0])
+    # the same nominal network, tested on the faulty hardware: the error costs accuracy
+    assert both["test_accuracy_unknown_calibration_error_1"] != both["test_accuracy_unknown_calibration_error_0"]
+    unknown, _, net_unknown = _sweep(tmp_path, "unknown", mode="unknown", calibration_error=[1.0])
+    # ``first`` is the in-situ network at zero error, trained on the nominal model
+    for a, b in ((first.detuning, net_unknown.detuning), (first.coupling, net_unknown.coupling)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert unknown["test_accuracy_unknown_calibration_error_1"] == both["test_accuracy_unknown_calibration_error_1"]
+    assert "test_accuracy_calibration_error_1" not in unknown  # no in-situ rows in this mode
+
+
+def test_unknown_mode_rule_measures_the_nominal_gradient(x64):
+    """With the error unknown, the rule's gradient is the nominal network's exact gradient (autodiff through the
+    dense S of the network without disorder or calibration error), not the faulty hardware's; in situ it is
+    the faulty hardware's measured gradient, which differs."""
+    from physlearning.experiments.scattering import Hardware, Train, hardware_nonideality, make_rule, rule_nonideality
+
+    net = _small()
+    x, t = _batch()
+    hw = hardware_nonideality(Hardware(calibration_error=0.3, coupling_disorder=0.3))
+    g_unknown, _ = make_rule(Train(), rule_nonideality("unknown", hw)).estimate(net, (x, t), COST,
+                                                                                jax.random.PRNGKey(0))
+    g_in_situ, _ = make_rule(Train(), rule_nonideality("in_situ", hw)).estimate(net, (x, t), COST,
+                                                                                jax.random.PRNGKey(0))
+    ref = _reference(net, x, t)
+    assert float(tree_rel_error(g_unknown.detuning, ref.detuning)) <= 1e-8
+    assert float(tree_rel_error(g_unknown.coupling, ref.coupling)) <= 1e-8
+    assert float(tree_rel_error(g_in_situ.coupling, ref.coupling)) > 1e-2
+    assert float(tree_rel_error(g_in_situ.detuning, ref.detuning)) > 1e-2
+
+
+def test_bad_sweep_mode_is_named():
+    """A bad sweep.mode names the value and the allowed ones."""
+    from physlearning.experiments.scattering import rule_nonideality
+
+    with pytest.raises(ConfigError, match=r"sweep.mode = 'offline': allowed values are \['in_situ', 'unknown', "
+                                          r"'both'\]"):
+        runner.resolve({"experiment": "scattering_robustness", "sweep": {"mode": "offline"}})
+    with pytest.raises(ConfigError, match=r"sweep.mode = 'both': allowed values are 'in_situ' and 'unknown'"):
+        rule_nonideality("both", None)
