@@ -460,7 +460,7 @@ class ComplexScatteringSection(ScatteringSection):
 
 
 def _check_case(complex_couplings: bool):
-    """The ``scattering layered`` instance of the gradient matrix (``experiments.scattering.matrix_rows``):
+    """The ``scattering layered`` instance of the gradient matrix (``physlearning matrix``, from this check case):
     4 pixels x 2 -> 6 hidden -> 3 outputs, scaled init, 5 samples, softmax cross-entropy, float64."""
     from physlearning.core import SoftmaxCrossEntropy
 
