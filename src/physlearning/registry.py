@@ -103,13 +103,23 @@ def rules_for(substrate: Any) -> list[str]:
     return [k for k, r in rules().items() if issubclass(cls, r.families)]
 
 
-def build_rule(kind: str, section: Any) -> Any:
+def build_rule(kind: str, section: Any = None, **fields: Any) -> Any:
+    """The rule ``kind`` built from its config ``section`` (None: the section's defaults), with ``fields``
+    set on it afterwards (for example ``solver=`` for a rule whose registry build relaxes with the
+    substrate's own solver)."""
     entries = rules()
     if kind not in entries:
         from physlearning.errors import ConfigError
 
         raise ConfigError(f"rule.kind = {kind!r}: allowed values are {sorted(entries)}")
-    return entries[kind].build(section)
+    rule = entries[kind].build(entries[kind].section() if section is None else section)
+    if fields:
+        import equinox as eqx
+
+        names = list(fields)
+        rule = eqx.tree_at(lambda r: [getattr(r, n) for n in names], rule, [fields[n] for n in names],
+                           is_leaf=lambda v: v is None)
+    return rule
 
 
 def _kind_section(name: str, what: str, entries: dict, kinds: list[str], default: str) -> type:

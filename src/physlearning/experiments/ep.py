@@ -16,11 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physlearning import registry
 from physlearning.config import ConfigError, check_memory, param, section, seed_param
 from physlearning.core import Seeds, SoftmaxCrossEntropy, SquaredError
 from physlearning.core.equilibrium import Equilibrium
-from physlearning.rules.autodiff import ImplicitAutodiff
-from physlearning.rules.ep import ESTIMATORS, EquilibriumPropagation, predict
+from physlearning.rules.ep import ESTIMATORS, EPSection, predict
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
 from physlearning.runs.store import RunStore
@@ -164,9 +164,10 @@ def build(cfg: HopfieldConfig, n_in: int, n_out: int):
         output=cfg.model.output,
         equilibrium=solver,
     )
-    rule = (
-        EquilibriumPropagation(r.beta, r.estimator, r.n_points, solver) if r.name == "ep" else ImplicitAutodiff(solver)
-    )
+    if r.name == "ep":  # through the rule registry, each rule from its own section
+        rule = registry.build_rule("ep", EPSection(r.beta, r.estimator, r.n_points), solver=solver)
+    else:
+        rule = registry.build_rule("implicit_autodiff", solver=solver)
     return model, solver, rule
 
 

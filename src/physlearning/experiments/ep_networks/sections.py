@@ -12,17 +12,19 @@ import numpy as np
 import optax
 
 from physlearning import config as cfgmod
+from physlearning import registry
 from physlearning.config import ConfigError, param
 from physlearning.core import LearningRule, SquaredError
 from physlearning.core.equilibrium import Equilibrium
-from physlearning.rules.autodiff import ImplicitAutodiff
-from physlearning.rules.coupled import CoupledLearning
-from physlearning.rules.ep import EquilibriumPropagation, predict
+from physlearning.rules.ep import predict
 from physlearning.runs import plots
 from physlearning.runs.store import read_metrics
 from physlearning.train import OptimizerSpec, Trainer
 
-RULES = ("ep_symmetric", "ep_one_sided", "ep_holomorphic", "coupled", "autodiff")
+# the rule names of these experiments' configs -> the registry's rule kinds (``registry.rules()``)
+RULE_KINDS = {"ep_symmetric": "ep", "ep_one_sided": "ep", "ep_holomorphic": "ep", "coupled": "coupled",
+              "autodiff": "implicit_autodiff"}
+RULES = tuple(RULE_KINDS)
 
 # ----------------------------------------------------------------------------- shared config
 
@@ -69,12 +71,13 @@ def make_solver(c: SolverConfig) -> Equilibrium:
 
 
 def make_rule(c: RuleConfig, solver: Equilibrium) -> LearningRule:
-    """The configured learning rule (EP estimators, coupled learning, implicit autodiff)."""
-    if c.name.startswith("ep_"):
-        return EquilibriumPropagation(c.beta, c.name[3:], c.n_points, solver)
-    if c.name == "coupled":
-        return CoupledLearning(c.eta, solver)
-    return ImplicitAutodiff(solver)
+    """The configured rule, built through the rule registry from its own section (EP estimators, coupled
+    learning, implicit autodiff) and relaxed by ``solver``."""
+    kind = RULE_KINDS[c.name]
+    knobs = {"ep": {"beta": c.beta, "estimator": c.name.removeprefix("ep_"), "n_points": c.n_points},
+             "coupled": {"eta": c.eta}}.get(kind, {})
+    return registry.build_rule(kind, registry.rules()[kind].section(**knobs), solver=solver)
+
 
 
 def train_network(model, x, y, rule_cfg: RuleConfig, solver_cfg: SolverConfig, train_cfg: TrainConfig, seed: int,
