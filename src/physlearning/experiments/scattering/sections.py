@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from physlearning import registry
 from physlearning.config import ConfigError, check_memory, param, round_up, seed_param
 from physlearning.core import (
     Compose,
@@ -20,8 +21,8 @@ from physlearning.core import (
     Seeds,
     SoftmaxCrossEntropy,
 )
-from physlearning.rules.perturbative import SPSA, FiniteDifference
-from physlearning.rules.scattering_grad import MeasurementRule, ScatteringAutodiff, hardware_outputs
+from physlearning.rules.perturbative import FiniteDifferenceSection, SPSASection
+from physlearning.rules.scattering_grad import MeasurementSection, ScatteringAutodiff, hardware_outputs
 from physlearning.runs.store import RunStore
 from physlearning.substrates.scattering import (
     READOUTS,
@@ -233,13 +234,11 @@ def hardware_nonideality(hw: Hardware, repeat: int = 0) -> Nonideality | None:
 def make_rule(train: Train, nonideal: Nonideality | None):
     """The learning rule named by ``train.rule``, acting on the (possibly nonideal) hardware (its frozen
     errors are in ``nonideal``: :func:`hardware_nonideality`)."""
-    if train.rule == "measurement":
-        return MeasurementRule(nonideal)
-    if train.rule == "autodiff":
+    if train.rule == "autodiff":  # the scattering twin: autodiff through the linear solve, with the same errors
         return ScatteringAutodiff(nonideal)
-    if train.rule == "finite_difference":
-        return FiniteDifference(train.fd_step, True, nonideal)
-    return SPSA(train.fd_step, train.spsa_samples, nonideal)
+    sections = {"measurement": MeasurementSection(), "finite_difference": FiniteDifferenceSection(train.fd_step, True),
+                "spsa": SPSASection(train.fd_step, train.spsa_samples)}
+    return registry.build_rule(train.rule, sections[train.rule], nonideality=nonideal)
 
 
 def make_predict(nonideal: Nonideality | None, chunk: int = 256):
