@@ -292,8 +292,16 @@ def matrix_rows(kinds: tuple[str, ...] = ("esn", "stno", "delay", "mtj", "stno+m
         ref, _ = Autodiff().estimate(net, (x, t), cost, key)
         delta, _ = ReadoutDeltaRule().estimate(net, (x, t), cost, key)
         name = f"{kind} network ({n_feat} nodes)"
+        # the FD column: central differences of the loss over the readout weights (no autodiff, no delta rule)
+        eps = 1e-6 if dtype == jnp.float64 else 1e-3
+        loss_w = jax.jit(lambda w: jnp.mean(jax.vmap(cost)(eqx.tree_at(lambda n: n.w_out, net, w).predict(x), t)))
+        steps = (jnp.eye(w_out.size, dtype=dtype) * eps).reshape(-1, *w_out.shape)
+        fd_w = jax.vmap(lambda e: (loss_w(net.w_out + e) - loss_w(net.w_out - e)) / (2 * eps))(steps)
         rows.append({"substrate": name, "rule": "readout delta rule", "cosine": tree_cosine(delta.w_out, ref.w_out),
-                     "rel_error": tree_rel_error(delta.w_out, ref.w_out), "note": "readout weights, measured states"})
+                     "rel_error": tree_rel_error(delta.w_out, ref.w_out),
+                     "fd_cosine": float(tree_cosine(delta.w_out.ravel(), fd_w)),
+                     "fd_rel_error": float(tree_rel_error(delta.w_out.ravel(), fd_w)),
+                     "note": "readout weights, measured states"})
         if len(layer_kinds) == 1:
             continue
         params, static = eqx.partition(net, net.param_filter())
