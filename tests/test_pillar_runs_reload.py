@@ -154,6 +154,24 @@ def test_reload_memory_and_fsdd(runs, fsdd_dir):
     assert loaded.readout.w.shape == (80, 10)  # mean + last states -> 10 digits
 
 
+def test_reloaded_fsdd_run_predicts_its_test_accuracy(runs, fsdd_dir):
+    """load_run + predict on the held-out recordings (index 0-4), given as MFCC sequences of their own
+    lengths, reproduces the run's test accuracy (the run's preprocessing is reloaded from its folder)."""
+    from physlearning.tasks import audio
+
+    path = _fsdd_run(runs, fsdd_dir)
+    loaded = physlearning.load_run(path)
+    d = loaded.config.data
+    data = audio.load_fsdd(d.dir, d.max_frames, d.n_mfcc, d.limit or None)
+    test = np.flatnonzero(audio.recording_split(data)[1])
+    scores = loaded.predict([data.x[i, :data.lengths[i]] for i in test])
+    acc = float(np.mean(scores.argmax(1) == data.digit[test]))
+    assert scores.shape == (len(test), 10)
+    assert acc == pytest.approx(loaded.summary["test_accuracy"], abs=1e-12)
+    with pytest.raises(ValueError, match=f"shape \\(T, {d.n_mfcc}\\)"):
+        loaded.predict([np.zeros((5, d.n_mfcc + 1))])
+
+
 def _disjoint(*arrays) -> None:
     """No value in common between any two of ``arrays`` (nor repeated inside one)."""
     flat = np.concatenate([np.ravel(a) for a in arrays])

@@ -12,7 +12,7 @@ import numpy as np
 
 from physlearning import config as cfgmod
 from physlearning.errors import ConfigError, RunFolderError
-from physlearning.runs import runner
+from physlearning.runs import registry, runner
 from physlearning.runs.store import check_run_folder, read_summary
 
 
@@ -30,7 +30,11 @@ class LoadedRun:
     path: Path
 
     def predict(self, x, key=None):
-        """The run's model on inputs ``x`` (its readout applied when it has one)."""
+        """The run's model on inputs ``x`` (its readout applied when it has one; an experiment with its own
+        ``predict`` hook, e.g. ``reservoir_fsdd`` on a list of MFCC sequences, applies its preprocessing)."""
+        hook = registry.get(self.experiment).predict
+        if hook is not None:
+            return hook(self, x)
         y = self.model.predict(jax.numpy.asarray(x), key)
         return y if self.readout is None else self.readout(np.asarray(y))
 

@@ -40,6 +40,9 @@ class Experiment:
     template: Callable[[Any], Any] | None = None
     """``template(cfg) -> model`` of the checkpoint's shape (``physlearning.load_run`` deserialises the
     run's checkpoint into it); None: the run cannot be reloaded."""
+    predict: Callable[[Any, Any], Any] | None = None
+    """``predict(loaded_run, x) -> outputs`` for a run whose inputs need the run's own preprocessing or
+    features (``LoadedRun.predict`` calls it; None: ``readout(model.predict(x))``)."""
     figures: Callable[[Any], list[str]] | None = None
     """``figures(run_dir) -> [png names]`` redraws every figure of a run from what its folder saved
     (``physlearning report RUN`` calls it)."""

@@ -119,7 +119,9 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
     if cfg.data.cmn:
         x = x - (x * valid[..., None]).sum(1, keepdims=True) / data.lengths[:, None, None]
     frames = x[train_rec][valid[train_rec]]
-    x = (x - frames.mean(0)) / (frames.std(0) + 1e-6)
+    mu, sd = frames.mean(0), frames.std(0) + 1e-6
+    x = (x - mu) / sd
+    store.save_array("preprocess.npz", mean=mu, std=sd)  # the training frames' statistics, for load_run + predict
     seeds = Seeds(cfg.seed)
     res = fsdd_template(cfg)
     t0 = time.perf_counter()
@@ -154,6 +156,32 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
     return out
 
 
+def fsdd_predict(loaded, x) -> np.ndarray:
+    """Class scores (B, 10) of a reloaded ``reservoir_fsdd`` run for MFCC sequences ``x``: a list of
+    (T_i, n_mfcc) arrays of any lengths (or a padded (B, T, n_mfcc) array, every frame valid), with the run's
+    preprocessing (per-recording mean removal when ``data.cmn``, the training frames' standardisation from
+    ``preprocess.npz``), its reservoir and its ridge readout on ``readout_mode`` features. ``argmax(1)`` is
+    the predicted digit."""
+    cfg = loaded.config
+    seqs = [np.asarray(xi, np.float32) for xi in x]
+    lengths = np.array([len(xi) for xi in seqs])
+    if any(xi.ndim != 2 or xi.shape[1] != cfg.data.n_mfcc for xi in seqs):
+        raise ValueError(f"x: expected MFCC sequences of shape (T, {cfg.data.n_mfcc}), got shapes "
+                         f"{sorted({xi.shape for xi in seqs})}")
+    t_max = max(cfg.data.max_frames, int(lengths.max()))
+    pad = np.zeros((len(seqs), t_max, cfg.data.n_mfcc), np.float32)
+    for i, xi in enumerate(seqs):
+        pad[i, :len(xi)] = xi
+    if cfg.data.cmn:
+        valid = np.arange(t_max)[None, :] < lengths[:, None]
+        pad = pad - (pad * valid[..., None]).sum(1, keepdims=True) / lengths[:, None, None]
+    with np.load(loaded.path / "preprocess.npz") as z:
+        pad = (pad - z["mean"]) / z["std"]
+    run = eqx.filter_jit(jax.vmap(lambda s: loaded.model.states(s)))
+    states = np.concatenate([np.asarray(run(jnp.asarray(pad[i:i + 250]))) for i in range(0, len(pad), 250)])
+    return loaded.readout(sequence_features(states, lengths, cfg.readout_mode))
+
+
 def fsdd_template(cfg: FSDDConfig) -> Reservoir:
     """The run's reservoir (its ``device.<kind>`` stream; the checkpoint's shape). Its readout (``readout.npz``)
     takes the sequence features (``readout_mode`` over each recording's valid frames), not per-frame states."""
@@ -174,4 +202,4 @@ def fsdd_figures(run_dir) -> list[str]:
 EXPERIMENT = Experiment("reservoir_fsdd", FSDDConfig, run_fsdd,
                         "Spoken digits (FSDD) with a reservoir: MFCC -> reservoir -> ridge on averaged states",
                         headline=("test_accuracy", "speaker_accuracy_mean"), preflight=_fsdd_preflight,
-                        template=fsdd_template, figures=fsdd_figures)
+                        template=fsdd_template, predict=fsdd_predict, figures=fsdd_figures)
