@@ -1,0 +1,286 @@
+"""Lattice of coupled Kerr cavities: the wave substrate of Hamiltonian Echo Backpropagation (HEB).
+
+Reference: V. Lopez-Pastor and F. Marquardt, "Self-learning machines based on Hamiltonian echo
+backpropagation", Phys. Rev. X 13, 031020 (2023), arXiv:2103.04992; the authors' NumPy code,
+github.com/victorlopezpastor/self_learning_machines, ``cavity_array/eqs_motion.py`` (``Hamiltonian``,
+``Kerr``, ``tigh_binding_2d``, ``PsiTheta_coupling``), ``cavity_array/SplitFourier.py``
+(``SplitFourier_step``), ``cavity_array/HEB.py`` (``TR``) and, for the onsite detunings,
+``cavity_array_disorder/eqs_motion.py`` (``local_detuning``). Only the physics is taken from it.
+
+Two complex fields evolve together (units: hbar = 1, every coefficient an angular frequency, time in
+its inverse; fields are dimensionless amplitudes, |field|^2 a photon number):
+
+* the *learning field* Theta on the sites of an L (1D) or L x L (2D, open boundaries) lattice;
+  Re Theta is the position and Im Theta the momentum of the learnable degree of freedom, and the
+  initial learning field ``theta0`` is the trainable parameter;
+* the *signal modes* Psi, one per port, each coupled to one lattice site (default, as in the
+  reference: the 4 corners in 2D; here also the 2 ends in 1D). Inputs are injected into Psi and
+  outputs are read from Psi.
+
+Hamiltonian (``energy``), as in ``eqs_motion.Hamiltonian``, plus the onsite detunings Delta_i of
+``cavity_array_disorder`` (zero by default, which is the reference's clean cavity array)::
+
+    H = 2 J sum_<ij> Re(Theta_i* Theta_j) + sum_i Delta_i |Theta_i|^2
+      + 2 kappa sum_p Re(Psi_p* Theta_site(p)) + sum_p omega_p |Psi_p|^2
+      + (g/2) sum_all modes |Phi|^4,                      Phi = (Theta, Psi)
+
+(the Kerr term acts on every mode, Psi included, as in the reference). The quadratic part is
+``Phi^dagger M Phi`` with M real symmetric. Equations of motion ``i dPhi/dt = dH/dPhi*``::
+
+    i dPhi/dt = M Phi + g |Phi|^2 Phi.
+
+Integrator (``order = 2``): a Strang split step of length dt, half linear, full Kerr, half linear.
+The linear flow ``exp(-i M dt/2)`` is exact: M is diagonalised once at construction,
+``M = V diag(w) V^T`` (``numpy.linalg.eigh``), and applied as ``V exp(-i w dt/2) V^T``. The Kerr flow
+is exact because it conserves each |Phi_i|^2: ``Phi -> exp(-i g |Phi|^2 dt) Phi``. The split differs
+from the reference's ``SplitFourier_step``, which diagonalises only the hopping (by a sine transform)
+and puts the port coupling and omega in the nonlinear half; both are symmetric second-order
+splittings of the same H (putting every quadratic term into one exactly-solved linear part is
+allowed here because onsite detunings already break the sine-transform diagonalisation).
+
+Every substep is unitary on the mode vector (the linear one) or a pointwise phase (the Kerr one), so
+the norm sum |Phi|^2 is conserved to round-off; because M and g are real, ``conj`` maps each substep
+to its inverse, and the symmetric composition is exactly time-reversible:
+``conj(evolve(conj(evolve(Phi, n)), n)) = Phi`` (``time_reverse = conj``, the phase conjugation of
+``HEB.TR``).
+
+State: one flat complex vector ``Phi = concat(Theta.ravel(), Psi)`` of length ``n_sites + n_ports``
+(``split`` / ``join`` convert). ``step(state, drive, key)`` injects ``drive`` (shape (n_ports,)) into the
+signal modes, ``Psi += drive``, then evolves ``n_steps`` split steps (one sample period
+``n_steps * dt``); ``observe`` returns Psi. ``predict`` (inherited) vmaps trajectories over a batch
+of drive series (B, T, n_ports); with T = 1 it is the reference's forward pass from the input
+amplitudes.
+
+Not here yet: the HEB rule itself (error injection on the echo, the decay step of ``HEB.decay_step``),
+registration in the substrate registry (config section, builder, check case), and trainable
+detunings (the eigendecomposition is a constant of the constructor; ``detuning`` is fixed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from physlearning.core.substrate import ReversibleSubstrate
+
+
+def _finite_real(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r}: must be a finite real number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}={value!r}: must be a finite real number")
+    return v
+
+
+def hopping_matrix(L: int, dim: int) -> np.ndarray:
+    """Adjacency matrix (n_sites, n_sites) of the open L-chain (dim 1) or L x L square lattice (dim 2),
+    sites in row-major order: 1 between nearest neighbours, 0 elsewhere."""
+    n = L**dim
+    a = np.zeros((n, n))
+    idx = np.arange(n).reshape((L,) * dim)
+    for axis in range(dim):
+        i = np.take(idx, np.arange(L - 1), axis=axis).ravel()
+        j = np.take(idx, np.arange(1, L), axis=axis).ravel()
+        a[i, j] = a[j, i] = 1.0
+    return a
+
+
+def default_ports(L: int, dim: int) -> tuple[int, ...]:
+    """Flat site indices of the ports: the chain ends (1D) or the 4 corners (2D, the reference's
+    order (0,0), (0,L-1), (L-1,0), (L-1,L-1))."""
+    if dim == 1:
+        return (0, L - 1)
+    return (0, L - 1, (L - 1) * L, L * L - 1)
+
+
+class KerrLattice(ReversibleSubstrate):
+    """Learning field Theta on a Kerr-cavity lattice, coupled at ports to signal modes Psi (see the
+    module docstring for H, the equations of motion and the split step).
+
+    Args: ``L`` sites per side (>= 2); ``dim`` 1 or 2; ``J`` hopping, ``g`` Kerr coefficient,
+    ``kappa`` port coupling (finite reals, angular frequencies); ``dt`` (> 0) split-step length and
+    ``n_steps`` (>= 1) steps per ``step``; ``detuning`` onsite Delta_i (lattice shape, default 0);
+    ``omega`` signal frequencies (n_ports, default 0); ``ports`` flat site indices (distinct, default
+    :func:`default_ports`); ``theta0`` the initial learning field (lattice shape, complex; default 0),
+    the trainable parameter."""
+
+    L: int = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    J: float = eqx.field(static=True)
+    g: float = eqx.field(static=True)
+    kappa: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    n_steps: int = eqx.field(static=True)
+    ports: tuple[int, ...] = eqx.field(static=True)
+    theta0: Array
+    detuning: np.ndarray
+    omega: np.ndarray
+    _m: np.ndarray
+    _w: np.ndarray
+    _v: np.ndarray
+
+    order: ClassVar[float | None] = 2
+
+    def __init__(self, L: int, dim: int = 2, *, J: float = 1.0, g: float = 0.0, kappa: float = 0.0,
+                 dt: float = 0.05, n_steps: int = 1, detuning=None, omega=None,
+                 ports: Sequence[int] | None = None, theta0=None):
+        if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 2:
+            raise ValueError(f"L={L!r}: must be an integer >= 2 (sites per side)")
+        if dim not in (1, 2) or isinstance(dim, bool):
+            raise ValueError(f"dim={dim!r}: allowed values are 1 (chain) and 2 (square lattice)")
+        L, dim = int(L), int(dim)
+        self.L, self.dim = L, dim
+        self.J = _finite_real("J", J)
+        self.g = _finite_real("g", g)
+        self.kappa = _finite_real("kappa", kappa)
+        dt_ = _finite_real("dt", dt)
+        if dt_ <= 0:
+            raise ValueError(f"dt={dt!r}: must be > 0")
+        self.dt = dt_
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
+        self.n_steps = int(n_steps)
+
+        shape, n = (L,) * dim, L**dim
+        ports_ = default_ports(L, dim) if ports is None else tuple(int(p) for p in ports)
+        if len(ports_) < 1:
+            raise ValueError(f"ports={ports!r}: need at least one port")
+        if len(set(ports_)) != len(ports_) or any(p < 0 or p >= n for p in ports_):
+            raise ValueError(f"ports={ports!r}: must be distinct flat site indices in [0, {n})")
+        self.ports = ports_
+        n_ports = len(ports_)
+
+        def real_array(name, value, want):
+            a = np.zeros(want) if value is None else np.asarray(value, dtype=float)
+            if a.shape != want:
+                raise ValueError(f"{name} has shape {a.shape}: must be {want}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{name}={a!r}: must be finite")
+            return a
+
+        self.detuning = real_array("detuning", detuning, shape)
+        self.omega = real_array("omega", omega, (n_ports,))
+
+        ctype = (jnp.zeros(()) * 1j).dtype  # complex64, or complex128 under x64
+        t0 = jnp.zeros(shape, ctype) if theta0 is None else jnp.asarray(theta0, dtype=ctype)
+        if t0.shape != shape:
+            raise ValueError(f"theta0 has shape {t0.shape}: must be the lattice shape {shape}")
+        if not bool(jnp.all(jnp.isfinite(t0))):
+            raise ValueError("theta0: must be finite")
+        self.theta0 = t0
+
+        # quadratic form M (real symmetric) of H = Phi^dagger M Phi + (g/2) sum |Phi|^4
+        m = np.zeros((n + n_ports, n + n_ports))
+        m[:n, :n] = self.J * hopping_matrix(L, dim) + np.diag(self.detuning.ravel())
+        for p, site in enumerate(ports_):
+            m[n + p, site] = m[site, n + p] = self.kappa
+            m[n + p, n + p] = self.omega[p]
+        w, v = np.linalg.eigh(m)
+        self._m, self._w, self._v = m, w, v
+
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def n_sites(self) -> int:
+        return self.L**self.dim
+
+    @property
+    def n_ports(self) -> int:
+        return len(self.ports)
+
+    def split(self, state: Array) -> tuple[Array, Array]:
+        """``(Theta, Psi)``: the learning field in lattice shape, the signal modes (n_ports,)."""
+        n = self.n_sites
+        return state[..., :n].reshape(state.shape[:-1] + (self.L,) * self.dim), state[..., n:]
+
+    def join(self, theta: Array, psi: Array) -> Array:
+        """The flat state ``concat(Theta.ravel(), Psi)``."""
+        theta = jnp.asarray(theta)
+        lead = theta.shape[: theta.ndim - self.dim]
+        return jnp.concatenate([theta.reshape(lead + (self.n_sites,)), jnp.asarray(psi, theta.dtype)], axis=-1)
+
+    def linear_matrix(self) -> np.ndarray:
+        """M, the real symmetric quadratic part of H (a copy)."""
+        return self._m.copy()
+
+    def param_filter(self):
+        """Trainable: the initial learning field ``theta0`` only."""
+        return self.only_fields({"theta0": True})
+
+    # -- dynamics -------------------------------------------------------------------------------
+    def init_state(self, psi: Array | None = None) -> Array:
+        """``Phi = (theta0, psi)``; ``psi`` (n_ports,) the input amplitudes, zero when None."""
+        p = jnp.zeros(self.n_ports, self.theta0.dtype) if psi is None else jnp.asarray(psi, self.theta0.dtype)
+        if p.shape != (self.n_ports,):
+            raise ValueError(f"psi has shape {p.shape}: must be ({self.n_ports},) (one amplitude per port)")
+        return self.join(self.theta0, p)
+
+    def _substep(self):
+        """One Strang split step ``Phi -> A(dt/2) K(dt) A(dt/2) Phi`` as a function of the state."""
+        rtype = jnp.zeros(()).dtype
+        v = jnp.asarray(self._v, rtype)
+        half = jnp.exp(-0.5j * self.dt * jnp.asarray(self._w, rtype))
+        g_dt = self.g * self.dt
+
+        def linear(x):
+            return v @ (half * (v.T @ x))
+
+        def substep(x):
+            x = linear(x)
+            x = x * jnp.exp(-1j * g_dt * (x.real**2 + x.imag**2))
+            return linear(x)
+
+        return substep
+
+    def evolve(self, state: Array, n: int) -> Array:
+        """``n`` split steps of length ``dt`` (one ``lax.scan``); time ``n * dt``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n={n!r}: must be an integer >= 0 (number of split steps)")
+        substep = self._substep()
+        out, _ = jax.lax.scan(lambda x, _: (substep(x), None), state, None, length=int(n))
+        return out
+
+    def step(self, state: Array, drive: Array | None, key: PRNGKeyArray | None = None) -> Array:
+        """Inject ``drive`` into the signal modes (``Psi += drive``; None: no input), then evolve one
+        sample period (``n_steps`` split steps). Deterministic: ``key`` is unused."""
+        if drive is not None:
+            d = jnp.asarray(drive)
+            if d.shape != (self.n_ports,):
+                raise ValueError(f"drive has shape {d.shape}: must be ({self.n_ports},) (one amplitude per port)")
+            state = state.at[self.n_sites:].add(d.astype(state.dtype))
+        return self.evolve(state, self.n_steps)
+
+    def observe(self, state: Array) -> Array:
+        """The signal modes Psi (complex amplitudes, (n_ports,))."""
+        return state[..., self.n_sites:]
+
+    def time_reverse(self, state: Array) -> Array:
+        """Phase conjugation ``Phi -> Phi*`` (Theta: p -> -p; the reference's ``HEB.TR``)."""
+        return jnp.conj(state)
+
+    # -- invariants -----------------------------------------------------------------------------
+    def energy(self, state: Array) -> Array:
+        """H(Phi) = Re(Phi^dagger M Phi) + (g/2) sum |Phi|^4 (real; the quadratic form is real for
+        Hermitian M, Re drops round-off)."""
+        rtype = jnp.zeros(()).dtype
+        m = jnp.asarray(self._m, rtype)
+        quad = jnp.real(jnp.vdot(state, m @ state))
+        n2 = state.real**2 + state.imag**2
+        return quad + 0.5 * self.g * jnp.sum(n2**2)
+
+    def norm(self, state: Array) -> Array:
+        """Total photon number sum |Phi|^2 (conserved)."""
+        return jnp.sum(state.real**2 + state.imag**2)
+
+    def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
+        """Signal-mode trajectories for a batch of drive series ``x`` (B, T, n_ports), from
+        ``init_state()``; vmapped over the batch (deterministic, ``key`` unused)."""
+        return jax.vmap(lambda xi: self.trajectory(xi))(jnp.asarray(x))
