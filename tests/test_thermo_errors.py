@@ -85,3 +85,13 @@ def test_data_outside_declared_range():
         check_range(np.array([[4.0, -1.0]]), 3.0, "training data")
     with pytest.raises(DataRangeError, match="outside"):
         check_range(np.array([[np.nan]]), 3.0, "x")
+
+
+def test_ddpm_batch_larger_than_the_training_set_is_refused():
+    """The DDPM baseline's batch is not silently cut to the data (config.toml would record the other value)."""
+    from physlearning.experiments.thermo import ToyConfig, ToyData
+    from physlearning.experiments.thermo.sections import DDPM
+
+    with pytest.raises(ConfigError, match=r"ddpm.batch_size = 5000: larger than the training set \(4000 rows\)"):
+        ToyConfig(data=ToyData(n_train=4000), ddpm=DDPM(batch_size=5000)).validate()
+    ToyConfig(data=ToyData(n_train=4000), ddpm=DDPM(batch_size=5000, enabled=False)).validate()

@@ -157,6 +157,9 @@ def check_thermo_memory(cfg, n_vis: int, n_train: int, n_val: int, n_test: int, 
     samples; the MMD kernel matrices (float64, final and per epoch); the DDPM's weights (with gradient and Adam
     moments), its activations for a batch and its sampling noise; the data (``extra_data`` bytes on top)."""
     d, e, c = cfg.device, cfg.eval, cfg.ddpm
+    if c.enabled and c.batch_size > n_train:
+        raise ConfigError(f"ddpm.batch_size = {c.batch_size}: larger than the training set ({n_train} rows); "
+                          f"allowed values are 1 to {n_train} (or ddpm.enabled = false)")
     n_units = n_vis + d.n_hidden
     # 0: matched to the computer's parameter count (about K (N^2 + 3 N) protocol values), as ddpm.width_for does
     width = c.width or ddpm.width_for(n_vis, d.n_slices * (n_units**2 + 3 * n_units), c.depth, d.n_hidden)
