@@ -317,6 +317,16 @@ def read_summary(run_dir: str | Path) -> dict:
     return data
 
 
+def read_figure_data(run_dir: str | Path, name: str) -> dict | None:
+    """The arrays ``data/<name>.npz`` a run saved for a figure (``RunStore.save_figure_data``); None when
+    it saved none."""
+    path = Path(run_dir) / "data" / f"{name}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """Records of metrics.jsonl; RunFolderError naming the file and line for a bad line (a partial last
     line, as a killed process may leave, is named too)."""

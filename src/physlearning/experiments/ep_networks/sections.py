@@ -18,7 +18,7 @@ from physlearning.core import LearningRule, SquaredError
 from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.ep import predict
 from physlearning.runs import plots
-from physlearning.runs.store import read_metrics
+from physlearning.runs.store import read_figure_data, read_metrics
 from physlearning.train import OptimizerSpec, Trainer
 
 # the rule names of these experiments' configs -> the registry's rule kinds (``registry.rules()``)
@@ -119,11 +119,5 @@ def curve_figures(run_dir, what: str, experiment: str) -> list[str]:
     return drawn + ([] if p is None else [p.name])
 
 
-def figure_data(run_dir, name: str) -> dict | None:
-    """The arrays ``data/<name>.npz`` of a run folder (None when the run saved none)."""
-    path = run_dir / "data" / f"{name}.npz"
-    if not path.is_file():
-        return None
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+figure_data = read_figure_data
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from physlearning.runs.store import read_figure_data
 
-def _figure_data(run_dir, name: str) -> dict | None:
-    """The arrays ``data/<name>.npz`` of a run folder (None when the run saved none)."""
-    path = run_dir / "data" / f"{name}.npz"
-    if not path.is_file():
-        return None
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+_figure_data = read_figure_data
 
 
 def _plot_series(target, pred, path, title, dt: float = 1.0, xlabel: str = "time step"):
