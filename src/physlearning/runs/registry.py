@@ -21,6 +21,7 @@ PILLAR_MODULES = (
     "physlearning.experiments.scattering",
     "physlearning.experiments.thermo",
     "physlearning.experiments.fit",
+    "physlearning.experiments.heb",
 )
 
 

@@ -262,8 +262,9 @@ class Trainer:
         bar.close()
         kept = (f"kept the checkpoint of epoch {last_saved}" if last_saved is not None and self.store is not None
                 else "no checkpoint was kept (no epoch finished)")
-        msg = (f"training diverged at epoch {epoch}, step {step}: NaN/inf in the loss, gradient or parameters, or a "
-               f"loss beyond {self.loss_explosion}x the first loss (lower the learning rate); metrics and {kept}")
+        why = "NaN/inf in the loss, gradient or parameters" + (
+            "" if self.loss_explosion is None else f", or a loss beyond {self.loss_explosion}x the first loss")
+        msg = f"training diverged at epoch {epoch}, step {step}: {why} (lower the learning rate); metrics and {kept}"
         if self.store is not None:
             self.store.log({"event": "diverged", "epoch": epoch, "step": step, "message": msg})
         raise DivergenceError(msg)

@@ -1,0 +1,378 @@
+"""``heb_xor``: XOR on a Kerr-cavity lattice trained by Hamiltonian Echo Backpropagation (issue #23).
+
+Reference: V. Lopez-Pastor and F. Marquardt, PRX 13, 031020 (2023); the authors' code
+github.com/victorlopezpastor/self_learning_machines, ``cavity_array/XOR_optimization.ipynb`` (the
+set-up), ``cavity_array/datasets.py`` (``XOR_fields``: inputs, targets, Theta initialisation),
+``cavity_array/HEB.py`` (``C``, ``dC``: output port and cost; ``HEB_step_av``, ``decay_step``).
+Only the physics is taken from it.
+
+Set-up (reference values are the defaults of the example ``examples/heb_xor.toml``):
+
+* an L x L lattice (L = 4) of Kerr cavities, J = 10, g = -2, kappa = 0.3, omega = 0, one sample
+  period T = 20 in ``n_steps`` = 500 split steps (:class:`~physlearning.substrates.wave_lattice.KerrLattice`,
+  4 signal ports at the corners (0,0), (0,L-1), (L-1,0), (L-1,L-1));
+* inputs: ports 0 and 1 get (s0, s1) * a with s = +-1 (inputs "0" -> +1, "1" -> -1; the four XOR
+  rows (0,0), (0,1), (1,0), (1,1)), ports 2 and 3 get 0;
+  amplitudes a = (L^2/25) * linspace(amp_min, amp_max, n_intensities) (reference 0.4 .. 1.4, 40 values);
+* output: the signal mode of port 3 (corner (L-1, L-1)) after T; target +a/2 for (0,0) and (1,1),
+  -a/2 for (0,1) and (1,0); cost C = |psi_3 - target|^2 (``HEB.C``); a row is right when
+  sign Re psi_3 = sign target;
+* the learning field Theta0 starts real, uniform in [0, 1) per site, normalised to sum |Theta0|^2 = 1
+  (the same draw for every intensity, as in the reference);
+* each intensity is an independent machine (the reference simulates the 40 trajectories in
+  parallel, each with its own Theta): one :class:`~physlearning.train.Trainer` fit per intensity,
+  full batch of the 4 XOR rows, gradient from :class:`~physlearning.rules.echo.HamiltonianEcho`
+  (centred echo, eta = 1e-4, 3 evolutions per input and update), SGD.
+
+Differences from the reference: the reference makes one single-sample step per iteration (a random
+XOR row, 2000 iterations, 4 evolutions with ``HEB_step_av``) and turns the echo's momentum kick into a
+position update through the decay step (friction, effective step (eta / 2m) dC/dRe Theta per echo,
+soft-clipped at 0.1); here a full-batch SGD step of size ``lr`` on the centred-echo estimate.
+``train_imag = false`` restricts the update to Re Theta0, as the reference's decay step does (it damps
+the momentum Im Theta to zero after each echo); the default also descends along Im Theta0.
+
+Complex-gradient convention: :class:`HamiltonianEcho` (like ``jax.grad``) returns ``conj(G)`` with
+``G = dC/dRe + i dC/dIm``. A stock optax optimiser computes ``p - lr * g``, which with ``g = conj(G)``
+moves Re p downhill but Im p *uphill*. :func:`conj_complex` (first link of the chain) conjugates complex
+leaves so the optimiser sees ``G`` and steps along ``-G`` (steepest descent in (Re, Im)).
+
+Precision: the run is simulated in float64 (``lattice.x64``, a scoped ``jax.enable_x64``). At the
+reference set-up (T = 20, strongly chaotic at the higher intensities) the float32 centred echo with
+eta = 1e-4 differs from the autodiff gradient by 17% (a = 0.34) to 82% (a = 0.75); in float64 by
+1e-8 .. 1e-7.
+
+Run time: the defaults are the reference physics (40 intensities x 500 split steps) with 300
+full-batch updates per machine, about 100 s on one CPU core (8 ms per update: 4 rows x 3 evolutions
+x 500 steps); the reference's 2000+ iterations would take proportionally longer (``train.epochs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from physlearning.config import ConfigError, param, section, seed_param
+from physlearning.core import Seeds
+from physlearning.rules.echo import HamiltonianEcho, ModulusSquaredError
+from physlearning.runs.registry import Experiment
+from physlearning.substrates.wave_lattice import KerrLattice
+from physlearning.train import OptimizerSpec, Trainer
+
+OUTPUT_PORT = 3
+XOR_SIGNS = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+"""port-0/port-1 input signs of the XOR rows (0,0), (0,1), (1,0), (1,1) (bit 0 -> +1, bit 1 -> -1)."""
+XOR_TARGET_SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
+
+
+# ------------------------------------------------------------------------------------------ optimiser
+class _Empty(NamedTuple):
+    pass
+
+
+def conj_complex() -> optax.GradientTransformation:
+    """Conjugate complex leaves of the updates (real leaves unchanged). Put first in a chain fed
+    jax-convention gradients (``conj(G)``) of a real loss w.r.t. complex parameters: the optimiser
+    then descends along ``-G = -(dC/dRe + i dC/dIm)`` instead of moving Im uphill."""
+
+    def init(params):
+        return _Empty()
+
+    def update(updates, state, params=None):
+        return jax.tree_util.tree_map(lambda g: jnp.conj(g) if jnp.iscomplexobj(g) else g, updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def real_part_only() -> optax.GradientTransformation:
+    """Zero the imaginary part of complex updates (train Re theta0 only, as the reference's decay step)."""
+
+    def init(params):
+        return _Empty()
+
+    def update(updates, state, params=None):
+        return jax.tree_util.tree_map(
+            lambda g: (jnp.real(g) + 0j).astype(g.dtype) if jnp.iscomplexobj(g) else g, updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def soft_clip(max_step: float) -> optax.GradientTransformation:
+    """Per-element soft clip of the updates, ``u -> u / sqrt(1 + |u|^2 / max_step^2)`` (the
+    reference's cutoff on the decay-step kick, ``HEB.decay_step``, cutoff 0.1)."""
+
+    def init(params):
+        return _Empty()
+
+    def update(updates, state, params=None):
+        def clip(u):
+            a2 = jnp.real(u) ** 2 + jnp.imag(u) ** 2 if jnp.iscomplexobj(u) else u**2
+            return (u / jnp.sqrt(1 + a2 / max_step**2)).astype(u.dtype)
+        return jax.tree_util.tree_map(clip, updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def complex_sgd(lr: float, total_steps: int, *, momentum: float = 0.0, train_imag: bool = True,
+                max_step: float = 0.0):
+    """SGD (the project's :class:`OptimizerSpec`) on jax-convention complex gradients:
+    :func:`conj_complex`, optionally :func:`real_part_only`, SGD, optionally :func:`soft_clip`
+    (``max_step`` > 0)."""
+    parts = [conj_complex()]
+    if not train_imag:
+        parts.append(real_part_only())
+    parts.append(OptimizerSpec("sgd", lr, momentum=momentum).build(total_steps))
+    if max_step > 0:
+        parts.append(soft_clip(max_step))
+    return optax.chain(*parts)
+
+
+# ------------------------------------------------------------------------------------------ config
+@dataclasses.dataclass(frozen=True)
+class Lattice:
+    """Kerr lattice (units: hbar = 1, coefficients are angular frequencies, time their inverse)."""
+
+    L: int = param(4, ge=2, le=16, doc="sites per side of the square lattice")
+    J: float = param(10.0, gt=-1e4, lt=1e4, doc="hopping")
+    g: float = param(-2.0, gt=-1e4, lt=1e4, doc="Kerr coefficient")
+    kappa: float = param(0.3, gt=-1e4, lt=1e4, doc="port coupling")
+    T: float = param(20.0, gt=0, le=1e4, doc="sample period (forward time)")
+    n_steps: int = param(500, ge=1, le=100_000, doc="split steps per sample period (dt = T / n_steps)")
+    x64: bool = param(True, doc="simulate in float64 (float32 echo gradients at T = 20 are off by 20-80%)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Input amplitudes a = (L^2/25) * linspace(amp_min, amp_max, n_intensities)."""
+
+    n_intensities: int = param(40, ge=1, le=1000)
+    amp_min: float = param(0.4, gt=0, le=100)
+    amp_max: float = param(1.4, gt=0, le=100)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    eta: float = param(1e-4, gt=0, le=1.0, doc="error-injection strength of the echo")
+    centred: bool = param(True, doc="two echoes (+eta, -eta): error O(eta^2)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+    """Full-batch SGD (the 4 XOR rows) per intensity; ``epochs`` = updates per machine."""
+
+    epochs: int = param(300, ge=1, le=1_000_000)
+    lr: float = param(0.1, gt=0, le=1e3)
+    momentum: float = param(0.0, ge=0, lt=1)
+    train_imag: bool = param(True, doc="also descend along Im theta0 (false: Re only, as the reference)")
+    max_step: float = param(0.1, ge=0, le=1e3, doc="per-site soft clip of each update (0: off; reference 0.1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class HebXorConfig:
+    seed: int = seed_param()
+    lattice: Lattice = section(Lattice)
+    task: Task = section(Task)
+    rule: Rule = section(Rule)
+    train: Train = section(Train)
+
+    def validate(self) -> None:
+        t = self.task
+        if t.amp_max < t.amp_min:
+            raise ConfigError(f"task.amp_max = {t.amp_max}: smaller than task.amp_min = {t.amp_min}; "
+                              "allowed amp_min <= amp_max")
+        if t.n_intensities > 1 and t.amp_max == t.amp_min:
+            raise ConfigError(f"task.amp_max = task.amp_min = {t.amp_min} with n_intensities = "
+                              f"{t.n_intensities}: the intensities would repeat; widen the range or use 1")
+        for name in ("J", "g", "kappa"):
+            v = getattr(self.lattice, name)
+            if not np.isfinite(v):
+                raise ConfigError(f"lattice.{name} = {v!r}: must be finite")
+
+
+# ------------------------------------------------------------------------------------------ set-up
+def amplitudes(cfg: HebXorConfig) -> np.ndarray:
+    t = cfg.task
+    return cfg.lattice.L**2 / 25 * np.linspace(t.amp_min, t.amp_max, t.n_intensities)
+
+
+def xor_batch(amp: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(x (4, 1, 4), target (4, 1, 4))`` complex: the four XOR rows at input amplitude ``amp``
+    (target nonzero only at the output port; the cost only reads that port, see :class:`_PortCost`)."""
+    ctype = (jnp.zeros(()) * 1j).dtype  # complex128 under x64
+    x = np.zeros((4, 1, 4), ctype)
+    x[:, 0, :2] = XOR_SIGNS * amp
+    y = np.zeros((4, 1, 4), ctype)
+    y[:, 0, OUTPUT_PORT] = 0.5 * amp * XOR_TARGET_SIGNS
+    return x, y
+
+
+class _PortCost(ModulusSquaredError):
+    """C = |psi_out[port 3] - target|^2 (the reference's ``HEB.C``: only the output port counts)."""
+
+    def __call__(self, y, target):
+        d = y[..., OUTPUT_PORT] - target[..., OUTPUT_PORT]
+        return jnp.sum(d.real**2 + d.imag**2)
+
+
+def initial_theta(cfg: HebXorConfig) -> np.ndarray:
+    L = cfg.lattice.L
+    th = Seeds(cfg.seed).rng("model.theta0").random((L, L))
+    return (th / np.sqrt(np.sum(th**2) + 1e-14)).astype(complex)
+
+
+def build_lattice(cfg: HebXorConfig, theta0=None) -> KerrLattice:
+    lc = cfg.lattice
+    return KerrLattice(lc.L, 2, J=lc.J, g=lc.g, kappa=lc.kappa, dt=lc.T / lc.n_steps, n_steps=lc.n_steps,
+                       theta0=initial_theta(cfg) if theta0 is None else theta0)
+
+
+def _precision(cfg: HebXorConfig):
+    """float64 for the whole run when ``lattice.x64`` (a scoped ``jax.enable_x64``, nothing global)."""
+    return jax.enable_x64(bool(cfg.lattice.x64))
+
+
+def template(cfg: HebXorConfig) -> KerrLattice:
+    """The checkpoint's shape: one lattice (the checkpoint holds the machine of the last intensity;
+    every trained theta0 is in ``data/theta0.npz``). Built in the default precision: ``load_run``
+    reads the checkpoint outside the run's float64 scope, so a complex128 checkpoint arrives as
+    complex64 (use ``data/theta0.npz`` for the full-precision fields)."""
+    return build_lattice(cfg)
+
+
+@jax.jit
+def _outputs(lat: KerrLattice, x):
+    return lat.predict(x)[:, 0, OUTPUT_PORT]
+
+
+# ------------------------------------------------------------------------------------------ run
+def run_heb_xor(cfg: HebXorConfig, store) -> dict:
+    with _precision(cfg):
+        return _run(cfg, store)
+
+
+def _run(cfg: HebXorConfig, store) -> dict:
+    t0 = time.perf_counter()
+    amps = amplitudes(cfg)
+    cost = _PortCost()
+    rule = HamiltonianEcho(eta=cfg.rule.eta, centred=cfg.rule.centred)
+    tc = cfg.train
+    opt = complex_sgd(tc.lr, tc.epochs, momentum=tc.momentum, train_imag=tc.train_imag, max_step=tc.max_step)
+    base = build_lattice(cfg)
+
+    n_int = len(amps)
+    out0, out1 = np.zeros((n_int, 4), complex), np.zeros((n_int, 4), complex)
+    loss_hist = np.zeros((n_int, tc.epochs))
+    thetas = np.zeros((n_int,) + base.theta0.shape, complex)
+    evolutions, train_time, compile_time = 0.0, 0.0, 0.0
+    model = base
+    for k, a in enumerate(amps):
+        x, y = xor_batch(float(a))
+        model = base
+        out0[k] = np.asarray(_outputs(model, jnp.asarray(x)))
+        trainer = Trainer(rule, cost, opt, tc.epochs, batch_size=4, seed=cfg.seed, store=None, select="final",
+                          progress=False, desc=f"heb_xor[{k}]", loss_explosion=None)
+        res = trainer.fit(model, (x, y))
+        model = res.model
+        out1[k] = np.asarray(_outputs(model, jnp.asarray(x)))
+        thetas[k] = np.asarray(model.theta0)
+        # per-sample mean cost per epoch (HamiltonianEcho's loss is the batch mean over the 4 rows)
+        loss_hist[k] = [h["train_loss"] for h in res.history]
+        evolutions = res.history[-1].get("aux_evolutions", evolutions)
+        train_time += res.wall_time_s
+        compile_time = max(compile_time, res.compile_time_s)
+        if store is not None:
+            store.log({"event": "intensity", "index": k, "amplitude": float(a), "final_loss": float(loss_hist[k, -1]),
+                       "message": f"intensity {k + 1}/{n_int}: a = {a:.4f}, loss {loss_hist[k, 0]:.3g} -> "
+                                  f"{loss_hist[k, -1]:.3g}"})
+
+    target_sign = XOR_TARGET_SIGNS[None, :]
+    right0 = np.all(np.sign(out0.real) == target_sign, axis=1)
+    right1 = np.all(np.sign(out1.real) == target_sign, axis=1)
+    # final cost of the trained machines (after the last update), per-sample mean over rows, mean over intensities
+    tgt = 0.5 * amps[:, None] * target_sign
+    final_cost = np.mean(np.abs(out1 - tgt) ** 2, axis=1)
+    initial_cost = np.mean(np.abs(out0 - tgt) ** 2, axis=1)
+    if store is not None:
+        store.save_checkpoint(model)
+        store.save_figure_data("xor_outputs", intensity=amps**2, amplitude=amps, output_initial=out0,
+                               output_final=out1, target=tgt, correct=right1)
+        store.save_figure_data("loss", loss=loss_hist, intensity=amps**2)
+        store.save_array("data/theta0.npz", theta0=thetas, amplitude=amps)
+        figures(store.path)
+    return {
+        "n_intensities_correct": int(right1.sum()),
+        "n_intensities": n_int,
+        "n_intensities_correct_initial": int(right0.sum()),
+        "correct_per_intensity": [bool(b) for b in right1],
+        "final_loss": float(np.mean(final_cost)),
+        "initial_loss": float(np.mean(initial_cost)),
+        "final_loss_rel": float(np.mean(final_cost / (0.5 * amps) ** 2)),
+        "evolutions_per_update": float(evolutions),
+        "updates_per_machine": tc.epochs,
+        "train_time_s": train_time, "compile_time_s": compile_time,
+        "wall_time_s": time.perf_counter() - t0,
+    }
+
+
+def figures(run_dir) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    names = []
+    with np.load(run_dir / "data" / "xor_outputs.npz") as z:
+        inten, out0, out1, tgt = z["intensity"], z["output_initial"], z["output_final"], z["target"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    labels = ["(0,0)", "(0,1)", "(1,0)", "(1,1)"]
+    for j in range(4):
+        (line,) = ax.plot(inten, out1[:, j].real / np.abs(tgt[:, j]), "o-", ms=3, label=f"input {labels[j]}")
+        ax.plot(inten, out0[:, j].real / np.abs(tgt[:, j]), ":", color=line.get_color(), lw=1)
+    ax.axhline(1, color="grey", ls="--", lw=0.8)
+    ax.axhline(-1, color="grey", ls="-.", lw=0.8)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel(r"input intensity $|a|^2$ per input port (photon number, dimensionless)")
+    ax.set_ylabel(r"Re $\psi_3(T)$ / |target| (dimensionless)")
+    ax.set_title("HEB XOR: output port vs intensity (solid: trained, dotted: initial)")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(run_dir / "xor_outputs.png", dpi=120)
+    plt.close(fig)
+    names.append("xor_outputs.png")
+    loss_file = run_dir / "data" / "loss.npz"
+    if loss_file.exists():
+        with np.load(loss_file) as z:
+            loss, inten = z["loss"], z["intensity"]
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        rel = loss / (0.25 * inten[:, None])
+        for k in range(len(inten)):
+            ax.semilogy(np.arange(1, loss.shape[1] + 1), rel[k], lw=0.8)
+        ax.set_xlabel("update (full batch of the 4 XOR rows)")
+        ax.set_ylabel("cost / |target|^2 (dimensionless)")
+        ax.set_title("HEB XOR training, one curve per intensity")
+        fig.tight_layout()
+        fig.savefig(run_dir / "loss.png", dpi=120)
+        plt.close(fig)
+        names.append("loss.png")
+    return names
+
+
+EXPERIMENTS = [
+    Experiment(
+        name="heb_xor",
+        config_cls=HebXorConfig,
+        run=run_heb_xor,
+        description="XOR on a Kerr-cavity lattice trained by Hamiltonian echo backpropagation (Lopez-Pastor & "
+                    "Marquardt 2023)",
+        headline=("n_intensities_correct", "final_loss"),
+        template=template,
+        figures=figures,
+    ),
+]
