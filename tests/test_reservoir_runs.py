@@ -100,9 +100,10 @@ def test_device_reservoirs_learn_memory(tmp_path, device):
             "task.n_test=300", "task.washout=40", "task.max_delay=40"]
     exp, cfg = runner.load(EXAMPLES / "reservoir_memory.toml", sets)
     summary, path = runner.run(exp, cfg, tmp_path / "r")
-    # below: some memory beyond one delay; above: Jaeger's bound MC <= N (= 20 units), plus
-    # a 0.5 allowance for the finite-sample estimate of each squared correlation
-    assert 1.0 < summary["memory_capacity"] <= 20.5
+    # below: memory well beyond a memoryless readout (MC ~ 1, the current input alone; measured 3.8 / 5.8 / 4.1
+    # for mtj / delay / stno at these settings); above: Jaeger's bound MC <= N (= 20 units), plus a 0.5
+    # allowance for the finite-sample estimate of each squared correlation
+    assert 2.5 < summary["memory_capacity"] <= 20.5
     assert (path / "plots" / "memory_capacity.png").is_file()
 
 

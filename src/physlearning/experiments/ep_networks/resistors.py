@@ -17,11 +17,11 @@ from physlearning.experiments.ep_networks.sections import (
     TrainConfig,
     check_range,
     curve_figures,
-    figure_data,
     make_solver,
     train_network,
 )
 from physlearning.rules.ep import predict
+from physlearning.runs.store import read_figure_data
 from physlearning.substrates.resistors import ResistorNetwork, layered_network
 
 
@@ -157,7 +157,7 @@ def resistors_figures(run_dir) -> list[str]:
     """loss.png, curves.png (metrics.jsonl) and test_fit.png (``data/test_fit.npz``: test inputs ``x``, targets
     ``y`` and the trained network's outputs ``pred``)."""
     drawn = curve_figures(run_dir, "resistor network", "ep_resistors")
-    if (d := figure_data(run_dir, "test_fit")) is not None:
+    if (d := read_figure_data(run_dir, "test_fit")) is not None:
         drawn.append(_scatter(d["y"], d["pred"], run_dir / "plots" / "test_fit.png", str(d["title"])))
     return drawn
 

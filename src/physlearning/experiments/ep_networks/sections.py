@@ -18,7 +18,7 @@ from physlearning.core import LearningRule, SquaredError
 from physlearning.core.equilibrium import Equilibrium
 from physlearning.rules.ep import predict
 from physlearning.runs import plots
-from physlearning.runs.store import read_figure_data, read_metrics
+from physlearning.runs.store import read_metrics
 from physlearning.train import OptimizerSpec, Trainer
 
 # the rule names of these experiments' configs -> the registry's rule kinds (``registry.rules()``)
@@ -118,6 +118,4 @@ def curve_figures(run_dir, what: str, experiment: str) -> list[str]:
     p = plots.curves(history, run_dir / "plots" / "curves.png", title=experiment)
     return drawn + ([] if p is None else [p.name])
 
-
-figure_data = read_figure_data
 

@@ -17,10 +17,10 @@ from physlearning.experiments.ep_networks.sections import (
     TrainConfig,
     check_range,
     curve_figures,
-    figure_data,
     make_solver,
     train_network,
 )
+from physlearning.runs.store import read_figure_data
 from physlearning.substrates.springs import SpringNetwork, triangular_lattice
 
 
@@ -176,9 +176,9 @@ def springs_figures(run_dir) -> list[str]:
     """loss.png, curves.png (metrics.jsonl), response.png (``data/response.npz``: target and network strain
     responses before and after training), network.png (``data/network.npz``: the trained network)."""
     drawn = curve_figures(run_dir, "spring network", "ep_springs")
-    if (d := figure_data(run_dir, "response")) is not None:
+    if (d := read_figure_data(run_dir, "response")) is not None:
         drawn.append(_response_plot(d["eps"], d["y"], d["before"], d["after"], run_dir / "plots" / "response.png"))
-    if (d := figure_data(run_dir, "network")) is not None:
+    if (d := read_figure_data(run_dir, "network")) is not None:
         drawn.append(_draw_springs(d["positions"], d["edges"], d["k"], d["output_edges"], d["input_nodes"],
                                    run_dir / "plots" / "network.png", str(d["title"])))
     return drawn

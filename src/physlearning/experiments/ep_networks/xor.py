@@ -16,10 +16,10 @@ from physlearning.experiments.ep_networks.sections import (
     TrainConfig,
     check_range,
     curve_figures,
-    figure_data,
     make_solver,
     train_network,
 )
+from physlearning.runs.store import read_figure_data
 from physlearning.substrates.resistors import ResistorNetwork
 
 
@@ -125,7 +125,7 @@ def xor_figures(run_dir) -> list[str]:
     """loss.png, curves.png (metrics.jsonl) and xor_outputs.png (``data/xor_outputs.npz``: the four inputs
     ``x``, the outputs ``before`` and ``after`` training, the class ``threshold``)."""
     drawn = curve_figures(run_dir, "diode network XOR", "ep_resistors_xor")
-    if (d := figure_data(run_dir, "xor_outputs")) is not None:
+    if (d := read_figure_data(run_dir, "xor_outputs")) is not None:
         drawn.append(_xor_plot(d["before"], d["after"], float(d["threshold"]), run_dir / "plots" / "xor_outputs.png"))
     return drawn
 

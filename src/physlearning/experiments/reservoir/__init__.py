@@ -30,7 +30,7 @@ figure helpers in :mod:`.figures`; the jitted state runs and closed-loop generat
 """
 
 from physlearning.experiments.reservoir import fsdd, network, timeseries
-from physlearning.experiments.reservoir.figures import _figure_data, _plot_series
+from physlearning.experiments.reservoir.figures import _plot_series
 from physlearning.experiments.reservoir.fsdd import (
     AudioCfg,
     FSDDConfig,
@@ -88,6 +88,6 @@ __all__ = [
     "timeseries_template", "AudioCfg", "FSDDConfig", "run_fsdd", "fsdd_figures", "fsdd_template", "NetTrainCfg",
     "NetworkConfig", "build_network", "run_network", "network_figures", "network_template", "matrix_rows",
     "_check_device", "_device_kwargs", "_task_data", "_standardize", "_states_jit", "_features_jit",
-    "_closed_loop", "_figure_data", "_plot_series", "_plot_mc", "_plot_bars", "_fsdd_preflight", "_classify",
+    "_closed_loop", "_plot_series", "_plot_mc", "_plot_bars", "_fsdd_preflight", "_classify",
     "_train_network", "_evaluate_network",
 ]

@@ -1,13 +1,8 @@
-"""Figure helpers shared by the reservoir experiments: a run folder's saved figure arrays and the
-target-vs-prediction plot."""
+"""The target-vs-prediction plot shared by the reservoir experiments."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from physlearning.runs.store import read_figure_data
-
-_figure_data = read_figure_data
 
 
 def _plot_series(target, pred, path, title, dt: float = 1.0, xlabel: str = "time step"):

@@ -14,11 +14,11 @@ import numpy as np
 
 from physlearning.config import ConfigError, check_memory, param, section, seed_param
 from physlearning.core import Seeds
-from physlearning.experiments.reservoir.figures import _figure_data
 from physlearning.experiments.reservoir.sections import ReservoirCfg, _check_device, build
 from physlearning.rules.ridge import fit_ridge_cv, sequence_features
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
+from physlearning.runs.store import read_figure_data
 from physlearning.substrates.reservoirs import Reservoir, check_finite
 
 
@@ -102,6 +102,18 @@ def _classify(feats, labels, train, test, alphas, val_frac, seed):
     return float(np.mean(pred == labels[test])), pred, readout
 
 
+def _remove_recording_mean(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Cepstral mean normalisation: each recording's mean over its valid frames subtracted."""
+    valid = np.arange(x.shape[1])[None, :] < lengths[:, None]
+    return x - (x * valid[..., None]).sum(1, keepdims=True) / lengths[:, None, None]
+
+
+def _sequence_states(res: Reservoir, x: np.ndarray) -> np.ndarray:
+    """Reservoir states (B, T, N) of padded sequences, vmapped in chunks of 250 recordings."""
+    run = eqx.filter_jit(jax.vmap(lambda s: res.states(s)))
+    return np.concatenate([np.asarray(run(jnp.asarray(x[i:i + 250]))) for i in range(0, len(x), 250)])
+
+
 def run_fsdd(cfg: FSDDConfig, store) -> dict:
     """MFCC -> reservoir states -> ridge classifier: test accuracy on the standard split
     (recording index 0-4 held out) and, with ``speaker_folds``, on each held-out speaker."""
@@ -114,10 +126,8 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
     if cfg.speaker_folds and len(set(data.speaker.tolist())) < 2:
         raise ConfigError(f"fsdd: speaker_folds needs at least 2 speakers; the files hold "
                           f"{sorted(set(data.speaker.tolist()))}")
-    x = data.x
+    x = _remove_recording_mean(data.x, data.lengths) if cfg.data.cmn else data.x
     valid = np.arange(x.shape[1])[None, :] < data.lengths[:, None]
-    if cfg.data.cmn:
-        x = x - (x * valid[..., None]).sum(1, keepdims=True) / data.lengths[:, None, None]
     frames = x[train_rec][valid[train_rec]]
     mu, sd = frames.mean(0), frames.std(0) + 1e-6
     x = (x - mu) / sd
@@ -125,8 +135,7 @@ def run_fsdd(cfg: FSDDConfig, store) -> dict:
     seeds = Seeds(cfg.seed)
     res = fsdd_template(cfg)
     t0 = time.perf_counter()
-    run = eqx.filter_jit(jax.vmap(lambda s: res.states(s)))
-    states = np.concatenate([np.asarray(run(jnp.asarray(x[i:i + 250]))) for i in range(0, len(x), 250)])
+    states = _sequence_states(res, x)
     check_finite(states, res.device)
     states_s = time.perf_counter() - t0
     feats = sequence_features(states, data.lengths, cfg.readout_mode)
@@ -173,12 +182,10 @@ def fsdd_predict(loaded, x) -> np.ndarray:
     for i, xi in enumerate(seqs):
         pad[i, :len(xi)] = xi
     if cfg.data.cmn:
-        valid = np.arange(t_max)[None, :] < lengths[:, None]
-        pad = pad - (pad * valid[..., None]).sum(1, keepdims=True) / lengths[:, None, None]
+        pad = _remove_recording_mean(pad, lengths)
     with np.load(loaded.path / "preprocess.npz") as z:
         pad = (pad - z["mean"]) / z["std"]
-    run = eqx.filter_jit(jax.vmap(lambda s: loaded.model.states(s)))
-    states = np.concatenate([np.asarray(run(jnp.asarray(pad[i:i + 250]))) for i in range(0, len(pad), 250)])
+    states = _sequence_states(loaded.model, pad)
     return loaded.readout(sequence_features(states, lengths, cfg.readout_mode))
 
 
@@ -191,7 +198,7 @@ def fsdd_template(cfg: FSDDConfig) -> Reservoir:
 
 def fsdd_figures(run_dir) -> list[str]:
     """confusion.png (``data/confusion.npz``: digits and predictions on the standard test split)."""
-    if (d := _figure_data(run_dir, "confusion")) is None:
+    if (d := read_figure_data(run_dir, "confusion")) is None:
         return []
     cm = np.zeros((10, 10), int)
     np.add.at(cm, (d["y_true"].astype(int), d["y_pred"].astype(int)), 1)

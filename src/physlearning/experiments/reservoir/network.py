@@ -15,7 +15,7 @@ import numpy as np
 from physlearning.config import SEED_LIMIT, ConfigError, check_memory, param, section, seed_param
 from physlearning.core import Seeds
 from physlearning.errors import DivergenceError
-from physlearning.experiments.reservoir.figures import _figure_data, _plot_series
+from physlearning.experiments.reservoir.figures import _plot_series
 from physlearning.experiments.reservoir.sections import (
     ReservoirCfg,
     STNOCfg,
@@ -29,7 +29,7 @@ from physlearning.rules.autodiff import Autodiff
 from physlearning.rules.ridge import DEFAULT_ALPHAS, fit_ridge_cv
 from physlearning.runs import plots
 from physlearning.runs.registry import Experiment
-from physlearning.runs.store import read_metrics
+from physlearning.runs.store import read_figure_data, read_metrics
 from physlearning.substrates.reservoirs import DeviceNetwork, check_finite
 from physlearning.substrates.reservoirs.network import WashoutMSE
 from physlearning.substrates.reservoirs.series import features_jit as _features_jit
@@ -251,9 +251,9 @@ def network_figures(run_dir) -> list[str]:
     comparison.png (``data/comparison.npz``: test NRMSE per model and seed) and curves.png (the per-epoch
     training loss of every fit, from metrics.jsonl)."""
     drawn = []
-    if (d := _figure_data(run_dir, "prediction")) is not None:
+    if (d := read_figure_data(run_dir, "prediction")) is not None:
         drawn.append(_plot_series(d["target"], d["pred"], run_dir / "plots" / "prediction.png", str(d["title"])))
-    if (d := _figure_data(run_dir, "comparison")) is not None:
+    if (d := read_figure_data(run_dir, "comparison")) is not None:
         results = {str(n): list(v) for n, v in zip(d["models"], d["nrmse"])}
         drawn.append(_plot_bars(results, run_dir / "plots" / "comparison.png", str(d["title"])))
     p = plots.curves(read_metrics(run_dir), run_dir / "plots" / "curves.png", title="reservoir_network")
@@ -270,10 +270,12 @@ def matrix_rows(kinds: tuple[str, ...] = ("esn", "stno", "delay", "mtj", "stno+m
     from jax.flatten_util import ravel_pytree
 
     from physlearning.core import SquaredError, tree_cosine, tree_rel_error
+    from physlearning.core.tree import central_differences
     from physlearning.rules.autodiff import Autodiff
     from physlearning.rules.ridge import ReadoutDeltaRule
 
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    eps = 1e-6 if dtype == jnp.float64 else 1e-3  # central-difference step
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.uniform(0, 0.5, (2, 30, 1)), dtype)
     t = jnp.asarray(rng.normal(size=(2, 30, 1)), dtype)
@@ -293,10 +295,8 @@ def matrix_rows(kinds: tuple[str, ...] = ("esn", "stno", "delay", "mtj", "stno+m
         delta, _ = ReadoutDeltaRule().estimate(net, (x, t), cost, key)
         name = f"{kind} network ({n_feat} nodes)"
         # the FD column: central differences of the loss over the readout weights (no autodiff, no delta rule)
-        eps = 1e-6 if dtype == jnp.float64 else 1e-3
         loss_w = jax.jit(lambda w: jnp.mean(jax.vmap(cost)(eqx.tree_at(lambda n: n.w_out, net, w).predict(x), t)))
-        steps = (jnp.eye(w_out.size, dtype=dtype) * eps).reshape(-1, *w_out.shape)
-        fd_w = jax.vmap(lambda e: (loss_w(net.w_out + e) - loss_w(net.w_out - e)) / (2 * eps))(steps)
+        fd_w = central_differences(lambda v: loss_w(v.reshape(net.w_out.shape)), net.w_out.ravel(), eps)
         rows.append({"substrate": name, "rule": "readout delta rule", "cosine": tree_cosine(delta.w_out, ref.w_out),
                      "rel_error": tree_rel_error(delta.w_out, ref.w_out),
                      "fd_cosine": float(tree_cosine(delta.w_out.ravel(), fd_w)),
@@ -307,9 +307,7 @@ def matrix_rows(kinds: tuple[str, ...] = ("esn", "stno", "delay", "mtj", "stno+m
         params, static = eqx.partition(net, net.param_filter())
         flat, unravel = ravel_pytree(params)
         loss = jax.jit(lambda v: jnp.mean(jax.vmap(cost)(eqx.combine(unravel(v), static).predict(x), t)))
-        eps = 1e-6 if dtype == jnp.float64 else 1e-3
-        basis = jnp.eye(flat.size, dtype=dtype) * eps
-        fd = jax.vmap(lambda e: (loss(flat + e) - loss(flat - e)) / (2 * eps))(basis)
+        fd = central_differences(loss, flat, eps)
         ref_flat = ravel_pytree(ref)[0]
         rows.append({"substrate": name, "rule": "finite differences", "cosine": tree_cosine(fd, ref_flat),
                      "rel_error": tree_rel_error(fd, ref_flat),

@@ -12,7 +12,7 @@ import numpy as np
 
 from physlearning.config import ConfigError, check_memory, section, seed_param
 from physlearning.core import Seeds
-from physlearning.experiments.reservoir.figures import _figure_data, _plot_series
+from physlearning.experiments.reservoir.figures import _plot_series
 from physlearning.experiments.reservoir.sections import (
     ReadoutCfg,
     ReservoirCfg,
@@ -24,6 +24,7 @@ from physlearning.experiments.reservoir.sections import (
 )
 from physlearning.rules.ridge import fit_ridge_cv
 from physlearning.runs.registry import Experiment
+from physlearning.runs.store import read_figure_data
 from physlearning.substrates.reservoirs import Reservoir, check_finite
 from physlearning.substrates.reservoirs.series import closed_loop as _closed_loop
 from physlearning.substrates.reservoirs.series import states_jit as _states_jit
@@ -132,12 +133,12 @@ def timeseries_figures(run_dir) -> list[str]:
     """prediction.png (``data/prediction.npz``: test targets and predictions), forecast.png (Lorenz:
     ``data/forecast.npz``) or memory_capacity.png (memory task: ``data/memory_capacity.npz``)."""
     drawn = []
-    if (d := _figure_data(run_dir, "memory_capacity")) is not None:
+    if (d := read_figure_data(run_dir, "memory_capacity")) is not None:
         drawn.append(_plot_mc(d["curve"], run_dir / "plots" / "memory_capacity.png", str(d["title"])))
-    if (d := _figure_data(run_dir, "forecast")) is not None:
+    if (d := read_figure_data(run_dir, "forecast")) is not None:
         drawn.append(_plot_series(d["target"], d["pred"], run_dir / "plots" / "forecast.png", str(d["title"]),
                                   dt=float(d["dt"]), xlabel=str(d["xlabel"])))
-    if (d := _figure_data(run_dir, "prediction")) is not None:
+    if (d := read_figure_data(run_dir, "prediction")) is not None:
         drawn.append(_plot_series(d["target"], d["pred"], run_dir / "plots" / "prediction.png", str(d["title"])))
     return drawn
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from physlearning.core import tree_cosine, tree_rel_error
+from physlearning.core.tree import central_differences, tree_cosine, tree_rel_error
 from physlearning.rules.trajectory import autodiff_gradient, local_gradient, objective, training_paths
 from physlearning.substrates.langevin import LangevinComputer
 
@@ -25,7 +25,7 @@ def matrix_rows() -> list[dict]:
         flat, unravel = ravel_pytree(params)
         eps = 1e-6 if flat.dtype == jnp.float64 else 1e-2
         obj = lambda v: objective(eqx.combine(unravel(v), static), omega)
-        fd = jax.vmap(lambda e: (obj(flat + e) - obj(flat - e)) / (2 * eps))(jnp.eye(flat.size, dtype=flat.dtype) * eps)
+        fd = central_differences(obj, flat, eps)
         g_flat = ravel_pytree(eqx.filter(g, c.param_filter()))[0]
         return tree_cosine(g, ref), tree_rel_error(g, ref), tree_cosine(g_flat, fd), tree_rel_error(g_flat, fd)
 
