@@ -1,4 +1,4 @@
-"""``heb_xor`` (experiments/heb.py): a tiny run through the runner, the complex-gradient fix of the
+"""``heb_xor`` (experiments/heb/xor.py): a tiny run through the runner, the complex-gradient fix of the
 optimiser, and config validation."""
 
 from __future__ import annotations

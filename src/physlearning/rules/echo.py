@@ -38,8 +38,24 @@ with :class:`~physlearning.rules.autodiff.Autodiff`. (Gradient descent on a comp
 moves along ``-G``; an optimiser fed jax-convention grads must conjugate them. That is a
 project-wide question for complex parameters, not settled here.)
 
-Not here: the decay step and HEB training dynamics (a stateful rule), drive series longer than one
-sample (T > 1 would need the drives removed on the echo), registration in the rule registry.
+The paper's learning step (``HEB.decay_step``, ``HEB_step``, ``HEB_step_av``): the echo leaves the
+kick in the momentum Im Theta; a *decay step* (friction over a time with damping coefficient x
+time = ``loss``, mass ``m``) turns it into a position update and damps the momentum::
+
+    Re Theta <- Re Theta + (1/m) Im Theta (1 - exp(-loss))     [optionally soft-clipped at ``cutoff``]
+    Im Theta <- Im Theta exp(-loss)
+
+* simple HEB step (:func:`heb_update`, ``averaged=False``): echo with +eta, decay with m; 2
+  evolutions; Re Theta moves by -(eta / 2m)(1 - e^-loss) dC/dRe Theta0 + O(eta^2);
+* averaged HEB step (``averaged=True``): echo +eta, decay m, then a second forward pass and echo
+  with -eta *from the updated field*, decay with -m; 4 evolutions; the two kicks add, the O(eta^2)
+  terms cancel to the extent the field did not move between the echoes (an O(eta^2 / m) remainder).
+
+:func:`implied_gradient` reads dC/dRe Theta0 back from a step's displacement (for the gradient
+table); :class:`HebStep` is the step as a learning rule (its "grads" are the displacement, so SGD
+with lr = 1 after :func:`conj`-ugation reproduces the machine's own update).
+
+Not here: drive series longer than one sample (T > 1 would need the drives removed on the echo).
 """
 
 from __future__ import annotations
@@ -70,8 +86,10 @@ def wirtinger_conj_grad(f: Callable[[Array], Array], z: Array) -> Array:
     return 0.5 * jnp.conj(jax.grad(f)(z))
 
 
-def _echo(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn, eta, centred: bool):
-    """``(G, psi_out, n_evolutions)``: the echo estimate of 2 dC/dTheta0*, the forward output."""
+def _forward(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn):
+    """``(echo, psi_out)``: the forward pass from ``(theta0, psi_in)`` and ``echo(e)``, the learning
+    field after injecting ``-i e dC/dPsi*`` at the output and evolving back (time reversal, echo,
+    time reversal)."""
     n = lattice.n_steps
     phi_t = lattice.evolve(lattice.init_state(psi_in), n)
     theta_t, psi_t = lattice.split(phi_t)
@@ -82,7 +100,13 @@ def _echo(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn, eta,
         back = lattice.time_reverse(lattice.evolve(lattice.time_reverse(kicked), n))
         return lattice.split(back)[0]
 
-    eta = jnp.asarray(eta, jnp.real(phi_t).dtype)
+    return echo, psi_t
+
+
+def _echo(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn, eta, centred: bool):
+    """``(G, psi_out, n_evolutions)``: the echo estimate of 2 dC/dTheta0*, the forward output."""
+    echo, psi_t = _forward(lattice, psi_in, target, cost_grad_fn)
+    eta = jnp.asarray(eta, jnp.real(psi_t).dtype)
     if centred:
         g = 1j * (echo(eta) - echo(-eta)) / eta
         return g, psi_t, 3
@@ -104,6 +128,24 @@ def echo_gradient(lattice: KerrLattice, psi_in: Array, target: Array,
     return g, count
 
 
+def _check_eta(eta) -> None:
+    if isinstance(eta, (int, float)) and not (0 < eta < float("inf")):
+        raise ValueError(f"eta={eta!r}: the error-injection strength must be a finite number > 0")
+
+
+def _single_sample_batch(batch: Batch, who: str) -> tuple[Array, Array]:
+    x, t = batch
+    x = jnp.asarray(x)
+    if x.ndim != 3 or x.shape[1] != 1:
+        raise ValueError(f"x has shape {x.shape}: {who} needs (B, 1, n_ports) (one sample per input)")
+    return x, t
+
+
+def _cost_grad(cost: Cost):
+    """``(psi, target) -> dC/dpsi*`` of one output (the error signal injected at the output)."""
+    return lambda psi, ti: wirtinger_conj_grad(lambda p: cost(p[None], ti), psi)
+
+
 class HamiltonianEcho(StatelessRule):
     """Hamiltonian echo backpropagation (see the module docstring): per sample, a forward pass, error
     injection, and one (simple) or two (centred) time-reversed echoes; the learning field's shift
@@ -120,15 +162,13 @@ class HamiltonianEcho(StatelessRule):
     eta: float = 1e-4
     centred: bool = eqx.field(static=True, default=True)
 
-    def estimate(self, substrate, batch: Batch, cost: Cost, key: PRNGKeyArray | None):
-        x, t = batch
-        x = jnp.asarray(x)
-        if x.ndim != 3 or x.shape[1] != 1:
-            raise ValueError(f"x has shape {x.shape}: HamiltonianEcho needs (B, 1, n_ports) (one sample per input)")
-        dev = substrate.realised()
+    def __check_init__(self):
+        _check_eta(self.eta)
 
-        def cgf(psi, ti):
-            return wirtinger_conj_grad(lambda p: cost(p[None], ti), psi)
+    def estimate(self, substrate, batch: Batch, cost: Cost, key: PRNGKeyArray | None):
+        x, t = _single_sample_batch(batch, "HamiltonianEcho")
+        dev = substrate.realised()
+        cgf = _cost_grad(cost)
 
         def one(xi, ti):
             g, psi_out, _ = _echo(dev, xi[0], ti, cgf, self.eta, self.centred)
@@ -142,3 +182,84 @@ class HamiltonianEcho(StatelessRule):
         return grads, {"loss": jnp.mean(losses),
                        "evolutions": jnp.asarray(count * n_b, jnp.float32),
                        "forward_passes": jnp.asarray(count, jnp.float32)}
+
+
+# ---------------------------------------------------------------------------------- the decay step
+def decay_step(theta: Array, loss: float, m: float, cutoff: float | None = None) -> Array:
+    """The paper's decay step (``HEB.decay_step``): friction with damping x time = ``loss`` on a field
+    of mass ``m``: ``Re <- Re + (1/m) Im (1 - e^-loss)`` (the kick soft-clipped,
+    ``k / sqrt(1 + k^2 / cutoff^2)``, when ``cutoff`` is given; the reference uses 0.1),
+    ``Im <- Im e^-loss``."""
+    kick = jnp.imag(theta) * (1.0 - jnp.exp(-loss)) / m
+    if cutoff is not None:
+        kick = kick / jnp.sqrt(1.0 + kick**2 / cutoff**2)
+    return (jnp.real(theta) + kick) + 1j * (jnp.imag(theta) * jnp.exp(-loss))
+
+
+def heb_update(lattice: KerrLattice, psi_in: Array, target: Array,
+               cost_grad_fn: Callable[[Array, Array], Array], eta: float, *, m: float, loss: float,
+               averaged: bool = True, cutoff: float | None = None) -> tuple[Array, Array, int]:
+    """One HEB learning step on one input (see the module docstring): ``(theta_new, psi_out,
+    n_evolutions)``; simple (echo +eta, decay m; 2 evolutions) or averaged (then a forward pass and
+    echo -eta from the updated field, decay -m; 4 evolutions). ``psi_out`` is the first forward
+    pass's output."""
+    echo, psi_out = _forward(lattice, psi_in, target, cost_grad_fn)
+    theta = decay_step(echo(eta), loss, m, cutoff)
+    if not averaged:
+        return theta, psi_out, 2
+    moved = eqx.tree_at(lambda lat: lat.theta0, lattice, theta.astype(lattice.theta0.dtype))
+    echo2, _ = _forward(moved, psi_in, target, cost_grad_fn)
+    return decay_step(echo2(-eta), loss, -m, cutoff), psi_out, 4
+
+
+def implied_gradient(theta0: Array, theta_new: Array, eta: float, *, m: float, loss: float,
+                     averaged: bool) -> Array:
+    """dC/dRe Theta0 as read from a HEB step's displacement (exact to first order in eta for a real
+    ``theta0`` and no clipping): ``-(2m / eta)(Re theta_new - Re theta0) / (1 - e^-loss)``, halved for
+    the averaged step (two kicks)."""
+    scale = (1.0 if averaged else 2.0) * m / (eta * (1.0 - jnp.exp(-loss)))
+    return -scale * (jnp.real(theta_new) - jnp.real(theta0))
+
+
+class HebStep(StatelessRule):
+    """The paper's HEB learning step as a rule (:func:`heb_update`, batch-mean of the per-input
+    steps, each from the same ``theta0``). Its "grads" are the machine's own displacement in
+    jax convention, ``conj(theta0 - theta_new)``: after :func:`~physlearning.train.complex_optim.conj_complex`
+    SGD with lr = 1 applies exactly the physical update (lr rescales it). Not an exact-gradient
+    estimator: the step is -(eta / 2m)(1 - e^-loss) dC/dRe Theta0 per echo plus O(eta^2) (simple) or
+    O(eta^2 / m) (averaged), and the clip, when on, biases large kicks. Defaults: the reference's
+    XOR recipe (eta = 1e-4, m = 1/300, loss = 100, averaged, no clip)."""
+
+    families: ClassVar[tuple[type, ...]] = (KerrLattice,)
+    eta: float = 1e-4
+    m: float = 1.0 / 300.0
+    loss: float = 100.0
+    averaged: bool = eqx.field(static=True, default=True)
+    cutoff: float | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        _check_eta(self.eta)
+        for name in ("m", "loss"):
+            v = getattr(self, name)
+            if isinstance(v, (int, float)) and not (v > 0 and v < float("inf")):
+                raise ValueError(f"{name}={v!r}: must be a finite number > 0")
+        if self.cutoff is not None and not (self.cutoff > 0):
+            raise ValueError(f"cutoff={self.cutoff!r}: must be > 0, or None (no clip)")
+
+    def estimate(self, substrate, batch: Batch, cost: Cost, key: PRNGKeyArray | None):
+        x, t = _single_sample_batch(batch, "HebStep")
+        dev = substrate.realised()
+        cgf = _cost_grad(cost)
+
+        def one(xi, ti):
+            th, psi_out, _ = heb_update(dev, xi[0], ti, cgf, self.eta, m=self.m, loss=self.loss,
+                                        averaged=self.averaged, cutoff=self.cutoff)
+            return th, cost(psi_out[None], ti)
+
+        ths, losses = jax.vmap(one)(x, t)
+        params = substrate.design().params()
+        step = jnp.conj(dev.theta0 - jnp.mean(ths, axis=0)).astype(params.theta0.dtype)
+        count = 4 if self.averaged else 2
+        return eqx.tree_at(lambda p: p.theta0, params, step), {
+            "loss": jnp.mean(losses), "evolutions": jnp.asarray(count * x.shape[0], jnp.float32),
+            "forward_passes": jnp.asarray(count, jnp.float32)}

@@ -31,10 +31,9 @@ soft-clipped at 0.1); here a full-batch SGD step of size ``lr`` on the centred-e
 ``train_imag = false`` restricts the update to Re Theta0, as the reference's decay step does (it damps
 the momentum Im Theta to zero after each echo); the default also descends along Im Theta0.
 
-Complex-gradient convention: :class:`HamiltonianEcho` (like ``jax.grad``) returns ``conj(G)`` with
-``G = dC/dRe + i dC/dIm``. A stock optax optimiser computes ``p - lr * g``, which with ``g = conj(G)``
-moves Re p downhill but Im p *uphill*. :func:`conj_complex` (first link of the chain) conjugates complex
-leaves so the optimiser sees ``G`` and steps along ``-G`` (steepest descent in (Re, Im)).
+Complex-gradient convention: :class:`HamiltonianEcho` (like ``jax.grad``) returns ``conj(G)``; the
+optimiser is :func:`~physlearning.train.complex_optim.complex_sgd`, which conjugates complex leaves
+first, so SGD steps along ``-G`` (see :mod:`physlearning.train.complex_optim`).
 
 Precision: the run is simulated in float64 (``lattice.x64``, a scoped ``jax.enable_x64``). At the
 reference set-up (T = 20, strongly chaotic at the higher intensities) the float32 centred echo with
@@ -51,86 +50,23 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from physlearning.config import ConfigError, param, section, seed_param
 from physlearning.core import Seeds
 from physlearning.rules.echo import HamiltonianEcho, ModulusSquaredError
 from physlearning.runs.registry import Experiment
 from physlearning.substrates.wave_lattice import KerrLattice
-from physlearning.train import OptimizerSpec, Trainer
+from physlearning.train import Trainer
+from physlearning.train.complex_optim import complex_sgd
 
 OUTPUT_PORT = 3
 XOR_SIGNS = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 """port-0/port-1 input signs of the XOR rows (0,0), (0,1), (1,0), (1,1) (bit 0 -> +1, bit 1 -> -1)."""
 XOR_TARGET_SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
-
-
-# ------------------------------------------------------------------------------------------ optimiser
-class _Empty(NamedTuple):
-    pass
-
-
-def conj_complex() -> optax.GradientTransformation:
-    """Conjugate complex leaves of the updates (real leaves unchanged). Put first in a chain fed
-    jax-convention gradients (``conj(G)``) of a real loss w.r.t. complex parameters: the optimiser
-    then descends along ``-G = -(dC/dRe + i dC/dIm)`` instead of moving Im uphill."""
-
-    def init(params):
-        return _Empty()
-
-    def update(updates, state, params=None):
-        return jax.tree_util.tree_map(lambda g: jnp.conj(g) if jnp.iscomplexobj(g) else g, updates), state
-
-    return optax.GradientTransformation(init, update)
-
-
-def real_part_only() -> optax.GradientTransformation:
-    """Zero the imaginary part of complex updates (train Re theta0 only, as the reference's decay step)."""
-
-    def init(params):
-        return _Empty()
-
-    def update(updates, state, params=None):
-        return jax.tree_util.tree_map(
-            lambda g: (jnp.real(g) + 0j).astype(g.dtype) if jnp.iscomplexobj(g) else g, updates), state
-
-    return optax.GradientTransformation(init, update)
-
-
-def soft_clip(max_step: float) -> optax.GradientTransformation:
-    """Per-element soft clip of the updates, ``u -> u / sqrt(1 + |u|^2 / max_step^2)`` (the
-    reference's cutoff on the decay-step kick, ``HEB.decay_step``, cutoff 0.1)."""
-
-    def init(params):
-        return _Empty()
-
-    def update(updates, state, params=None):
-        def clip(u):
-            a2 = jnp.real(u) ** 2 + jnp.imag(u) ** 2 if jnp.iscomplexobj(u) else u**2
-            return (u / jnp.sqrt(1 + a2 / max_step**2)).astype(u.dtype)
-        return jax.tree_util.tree_map(clip, updates), state
-
-    return optax.GradientTransformation(init, update)
-
-
-def complex_sgd(lr: float, total_steps: int, *, momentum: float = 0.0, train_imag: bool = True,
-                max_step: float = 0.0):
-    """SGD (the project's :class:`OptimizerSpec`) on jax-convention complex gradients:
-    :func:`conj_complex`, optionally :func:`real_part_only`, SGD, optionally :func:`soft_clip`
-    (``max_step`` > 0)."""
-    parts = [conj_complex()]
-    if not train_imag:
-        parts.append(real_part_only())
-    parts.append(OptimizerSpec("sgd", lr, momentum=momentum).build(total_steps))
-    if max_step > 0:
-        parts.append(soft_clip(max_step))
-    return optax.chain(*parts)
 
 
 # ------------------------------------------------------------------------------------------ config
