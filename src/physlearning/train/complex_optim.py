@@ -65,15 +65,22 @@ def soft_clip(max_step: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def complex_sgd(lr: float, total_steps: int, *, momentum: float = 0.0, train_imag: bool = True,
-                max_step: float = 0.0):
-    """SGD (the project's :class:`OptimizerSpec`) on jax-convention complex gradients:
-    :func:`conj_complex`, optionally :func:`real_part_only`, SGD, optionally :func:`soft_clip`
-    (``max_step`` > 0)."""
+def complex_optimizer(spec: OptimizerSpec, total_steps: int, *, train_imag: bool = True,
+                      max_step: float = 0.0) -> optax.GradientTransformation:
+    """The project's optimiser ``spec`` on jax-convention complex gradients: :func:`conj_complex`,
+    optionally :func:`real_part_only` (``train_imag = False``), ``spec``, optionally :func:`soft_clip`
+    of each update (``max_step`` > 0)."""
     parts = [conj_complex()]
     if not train_imag:
         parts.append(real_part_only())
-    parts.append(OptimizerSpec("sgd", lr, momentum=momentum).build(total_steps))
+    parts.append(spec.build(total_steps))
     if max_step > 0:
         parts.append(soft_clip(max_step))
     return optax.chain(*parts)
+
+
+def complex_sgd(lr: float, total_steps: int, *, momentum: float = 0.0, train_imag: bool = True,
+                max_step: float = 0.0) -> optax.GradientTransformation:
+    """:func:`complex_optimizer` with plain SGD (``momentum`` 0: none)."""
+    return complex_optimizer(OptimizerSpec("sgd", lr, momentum=momentum), total_steps, train_imag=train_imag,
+                             max_step=max_step)

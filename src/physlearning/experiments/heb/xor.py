@@ -57,12 +57,14 @@ import numpy as np
 
 from physlearning.config import ConfigError, param, section, seed_param
 from physlearning.core import Seeds
-from physlearning.rules.echo import HamiltonianEcho, ModulusSquaredError
+from physlearning.core.ensemble import Ensemble, PerMember
+from physlearning.rules.echo import HamiltonianEcho, HebStep, ModulusSquaredError
 from physlearning.runs.registry import Experiment
 from physlearning.substrates.wave_lattice import KerrLattice
-from physlearning.train import Trainer
-from physlearning.train.complex_optim import complex_sgd
+from physlearning.train import OptimizerSpec, Trainer
+from physlearning.train.complex_optim import complex_optimizer
 
+RULE_KINDS = ("centred_echo", "echo", "heb_simple", "heb_averaged")
 OUTPUT_PORT = 3
 XOR_SIGNS = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 """port-0/port-1 input signs of the XOR rows (0,0), (0,1), (1,0), (1,1) (bit 0 -> +1, bit 1 -> -1)."""
@@ -94,17 +96,27 @@ class Task:
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
+    """``kind``: ``centred_echo`` / ``echo`` (:class:`HamiltonianEcho`, a gradient estimate fed to the
+    optimiser) or the paper's learning steps ``heb_simple`` / ``heb_averaged`` (:class:`HebStep`: the
+    machine's own displacement, decay step with mass ``m`` and friction ``loss``, applied with
+    ``train.optimizer = "sgd"``, ``train.lr = 1`` to reproduce the physical update)."""
+
+    kind: str = param("centred_echo", choices=RULE_KINDS, doc="gradient estimate or HEB learning step")
     eta: float = param(1e-4, gt=0, le=1.0, doc="error-injection strength of the echo")
-    centred: bool = param(True, doc="two echoes (+eta, -eta): error O(eta^2)")
+    m: float = param(1.0 / 300.0, gt=0, le=1e12, doc="mass of the learning field in the decay step (heb_*)")
+    loss: float = param(100.0, gt=0, le=1e4, doc="damping x time of the decay step (heb_*)")
+    cutoff: float = param(0.0, ge=0, le=1e3, doc="soft clip of the decay-step kick (heb_*; 0: off, reference 0.1)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    """Full-batch SGD (the 4 XOR rows) per intensity; ``epochs`` = updates per machine."""
+    """Full batch (the 4 XOR rows) for every intensity at once; ``epochs`` = updates per machine."""
 
     epochs: int = param(300, ge=1, le=1_000_000)
+    optimizer: str = param("sgd", choices=("sgd", "adam"))
+    schedule: str = param("constant", choices=("constant", "cosine"))
     lr: float = param(0.1, gt=0, le=1e3)
-    momentum: float = param(0.0, ge=0, lt=1)
+    momentum: float = param(0.0, ge=0, lt=1, doc="sgd momentum (0: plain SGD)")
     train_imag: bool = param(True, doc="also descend along Im theta0 (false: Re only, as the reference)")
     max_step: float = param(0.1, ge=0, le=1e3, doc="per-site soft clip of each update (0: off; reference 0.1)")
 
@@ -181,48 +193,62 @@ def template(cfg: HebXorConfig) -> KerrLattice:
     return build_lattice(cfg)
 
 
-@jax.jit
-def _outputs(lat: KerrLattice, x):
-    return lat.predict(x)[:, 0, OUTPUT_PORT]
-
-
 # ------------------------------------------------------------------------------------------ run
 def run_heb_xor(cfg: HebXorConfig, store) -> dict:
     with _precision(cfg):
         return _run(cfg, store)
 
 
+def build_rule(rc: Rule):
+    """The per-machine rule of ``rule.kind`` (see :class:`Rule`)."""
+    if rc.kind in ("centred_echo", "echo"):
+        return HamiltonianEcho(eta=rc.eta, centred=rc.kind == "centred_echo")
+    return HebStep(eta=rc.eta, m=rc.m, loss=rc.loss, averaged=rc.kind == "heb_averaged",
+                   cutoff=rc.cutoff if rc.cutoff > 0 else None)
+
+
+def ensemble_batch(amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of shape (4, n_intensities, 1, 4): the four XOR rows (batch axis) for every machine
+    (member axis, :class:`~physlearning.core.ensemble.Ensemble` layout)."""
+    rows = [xor_batch(float(a)) for a in amps]
+    return np.stack([r[0] for r in rows], axis=1), np.stack([r[1] for r in rows], axis=1)
+
+
+@jax.jit
+def _member_outputs(ens: Ensemble, x):
+    """Re/Im output port of every machine for every row, (n_intensities, 4)."""
+    return ens.predict(x)[:, :, 0, OUTPUT_PORT].T
+
+
 def _run(cfg: HebXorConfig, store) -> dict:
     t0 = time.perf_counter()
     amps = amplitudes(cfg)
     cost = _PortCost()
-    rule = HamiltonianEcho(eta=cfg.rule.eta, centred=cfg.rule.centred)
+    rule = PerMember(build_rule(cfg.rule))
     tc = cfg.train
-    opt = complex_sgd(tc.lr, tc.epochs, momentum=tc.momentum, train_imag=tc.train_imag, max_step=tc.max_step)
-    base = build_lattice(cfg)
-
+    spec = OptimizerSpec(tc.optimizer, tc.lr, schedule=tc.schedule, momentum=tc.momentum)
+    opt = complex_optimizer(spec, tc.epochs, train_imag=tc.train_imag, max_step=tc.max_step)
     n_int = len(amps)
-    out0, out1 = np.zeros((n_int, 4), complex), np.zeros((n_int, 4), complex)
+    ens = Ensemble.stack([build_lattice(cfg)] * n_int)
+    x, y = ensemble_batch(amps)
+    xj, tgt = jnp.asarray(x), 0.5 * amps[:, None] * XOR_TARGET_SIGNS[None, :]
+    out0 = np.asarray(_member_outputs(ens, xj))
     loss_hist = np.zeros((n_int, tc.epochs))
-    thetas = np.zeros((n_int,) + base.theta0.shape, complex)
-    evolutions, train_time, compile_time = 0.0, 0.0, 0.0
-    model = base
-    for k, a in enumerate(amps):
-        x, y = xor_batch(float(a))
-        model = base
-        out0[k] = np.asarray(_outputs(model, jnp.asarray(x)))
-        trainer = Trainer(rule, cost, opt, tc.epochs, batch_size=4, seed=cfg.seed, store=None, select="final",
-                          progress=False, desc=f"heb_xor[{k}]", loss_explosion=None)
-        res = trainer.fit(model, (x, y))
-        model = res.model
-        out1[k] = np.asarray(_outputs(model, jnp.asarray(x)))
-        thetas[k] = np.asarray(model.theta0)
-        # per-sample mean cost per epoch (HamiltonianEcho's loss is the batch mean over the 4 rows)
-        loss_hist[k] = [h["train_loss"] for h in res.history]
-        evolutions = res.history[-1].get("aux_evolutions", evolutions)
-        train_time += res.wall_time_s
-        compile_time = max(compile_time, res.compile_time_s)
-        if store is not None:
+
+    def on_epoch(epoch, model, rec):
+        out = np.asarray(_member_outputs(model, xj))
+        loss_hist[:, epoch - 1] = np.mean(np.abs(out - tgt) ** 2, axis=1)
+
+    trainer = Trainer(rule, cost, opt, tc.epochs, batch_size=4, seed=cfg.seed, store=None, select="final",
+                      progress=False, desc="heb_xor", loss_explosion=None, on_epoch=on_epoch)
+    res = trainer.fit(ens, (x, y))
+    model = res.model
+    out1 = np.asarray(_member_outputs(model, xj))
+    thetas = np.asarray(model.members.theta0)
+    evolutions = res.history[-1].get("aux_evolutions", 0.0) / n_int
+    train_time, compile_time = res.wall_time_s, res.compile_time_s
+    if store is not None:
+        for k, a in enumerate(amps):
             store.log({"event": "intensity", "index": k, "amplitude": float(a), "final_loss": float(loss_hist[k, -1]),
                        "message": f"intensity {k + 1}/{n_int}: a = {a:.4f}, loss {loss_hist[k, 0]:.3g} -> "
                                   f"{loss_hist[k, -1]:.3g}"})
@@ -231,11 +257,10 @@ def _run(cfg: HebXorConfig, store) -> dict:
     right0 = np.all(np.sign(out0.real) == target_sign, axis=1)
     right1 = np.all(np.sign(out1.real) == target_sign, axis=1)
     # final cost of the trained machines (after the last update), per-sample mean over rows, mean over intensities
-    tgt = 0.5 * amps[:, None] * target_sign
     final_cost = np.mean(np.abs(out1 - tgt) ** 2, axis=1)
     initial_cost = np.mean(np.abs(out0 - tgt) ** 2, axis=1)
     if store is not None:
-        store.save_checkpoint(model)
+        store.save_checkpoint(model.member(n_int - 1))
         store.save_figure_data("xor_outputs", intensity=amps**2, amplitude=amps, output_initial=out0,
                                output_final=out1, target=tgt, correct=right1)
         store.save_figure_data("loss", loss=loss_hist, intensity=amps**2)
