@@ -69,6 +69,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core import Batch, Cost, StatelessRule
+from physlearning.substrates.wave_faults import update_gain
 from physlearning.substrates.wave_lattice import KerrLattice
 
 
@@ -87,30 +88,32 @@ def wirtinger_conj_grad(f: Callable[[Array], Array], z: Array) -> Array:
 
 
 def _forward(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn):
-    """``(echo, psi_out)``: the forward pass from ``(theta0, psi_in)`` and ``echo(e)``, the learning
+    """``(echo, psi_out)``: the forward pass from ``(theta0, psi_in)`` and ``echo(e, key)``, the learning
     field after injecting ``-i e dC/dPsi*`` at the output and evolving back (time reversal, echo,
-    time reversal)."""
+    time reversal; ``key`` for the noise of a faulty reversal, None: none)."""
     n = lattice.n_steps
     phi_t = lattice.evolve(lattice.init_state(psi_in), n)
     theta_t, psi_t = lattice.split(phi_t)
     dpsi = jnp.asarray(cost_grad_fn(psi_t, target), psi_t.dtype)
 
-    def echo(e):
+    def echo(e, key=None):
+        k1, k2 = (None, None) if key is None else jax.random.split(key)
         kicked = lattice.join(theta_t, psi_t - 1j * e * dpsi)
-        back = lattice.time_reverse(lattice.evolve(lattice.time_reverse(kicked), n))
+        back = lattice.time_reverse(lattice.evolve(lattice.time_reverse(kicked, k1), n), k2)
         return lattice.split(back)[0]
 
     return echo, psi_t
 
 
-def _echo(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn, eta, centred: bool):
+def _echo(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn, eta, centred: bool, key=None):
     """``(G, psi_out, n_evolutions)``: the echo estimate of 2 dC/dTheta0*, the forward output."""
     echo, psi_t = _forward(lattice, psi_in, target, cost_grad_fn)
     eta = jnp.asarray(eta, jnp.real(psi_t).dtype)
+    k1, k2 = (None, None) if key is None else jax.random.split(key)
     if centred:
-        g = 1j * (echo(eta) - echo(-eta)) / eta
+        g = 1j * (echo(eta, k1) - echo(-eta, k2)) / eta
         return g, psi_t, 3
-    g = 2j * (echo(eta) - lattice.theta0) / eta
+    g = 2j * (echo(eta, k1) - lattice.theta0) / eta
     return g, psi_t, 2
 
 
@@ -139,6 +142,11 @@ def _single_sample_batch(batch: Batch, who: str) -> tuple[Array, Array]:
     if x.ndim != 3 or x.shape[1] != 1:
         raise ValueError(f"x has shape {x.shape}: {who} needs (B, 1, n_ports) (one sample per input)")
     return x, t
+
+
+def _sample_keys(key: PRNGKeyArray | None, n: int):
+    """One key per sample (for faulty reversals), or None for every sample."""
+    return None if key is None else jax.random.split(key, n)
 
 
 def _cost_grad(cost: Cost):
@@ -170,14 +178,15 @@ class HamiltonianEcho(StatelessRule):
         dev = substrate.realised()
         cgf = _cost_grad(cost)
 
-        def one(xi, ti):
-            g, psi_out, _ = _echo(dev, xi[0], ti, cgf, self.eta, self.centred)
+        def one(xi, ti, k):
+            g, psi_out, _ = _echo(dev, xi[0], ti, cgf, self.eta, self.centred, k)
             return g, cost(psi_out[None], ti)
 
-        gs, losses = jax.vmap(one)(x, t)
+        gs, losses = jax.vmap(one)(x, t, _sample_keys(key, x.shape[0]))
         count = 3 if self.centred else 2
         params = substrate.design().params()
-        grads = eqx.tree_at(lambda p: p.theta0, params, jnp.conj(jnp.mean(gs, axis=0)).astype(params.theta0.dtype))
+        g = update_gain(dev) * jnp.mean(gs, axis=0)
+        grads = eqx.tree_at(lambda p: p.theta0, params, jnp.conj(g).astype(params.theta0.dtype))
         n_b = x.shape[0]
         return grads, {"loss": jnp.mean(losses),
                        "evolutions": jnp.asarray(count * n_b, jnp.float32),
@@ -185,12 +194,13 @@ class HamiltonianEcho(StatelessRule):
 
 
 # ---------------------------------------------------------------------------------- the decay step
-def decay_step(theta: Array, loss: float, m: float, cutoff: float | None = None) -> Array:
+def decay_step(theta: Array, loss: float, m: float, cutoff: float | None = None, gain=1.0) -> Array:
     """The paper's decay step (``HEB.decay_step``): friction with damping x time = ``loss`` on a field
     of mass ``m``: ``Re <- Re + (1/m) Im (1 - e^-loss)`` (the kick soft-clipped,
     ``k / sqrt(1 + k^2 / cutoff^2)``, when ``cutoff`` is given; the reference uses 0.1),
-    ``Im <- Im e^-loss``."""
-    kick = jnp.imag(theta) * (1.0 - jnp.exp(-loss)) / m
+    ``Im <- Im e^-loss``. ``gain``: per-site gain of the kick (1: ideal; an imperfect decay step of
+    :mod:`~physlearning.substrates.wave_faults`)."""
+    kick = gain * jnp.imag(theta) * (1.0 - jnp.exp(-loss)) / m
     if cutoff is not None:
         kick = kick / jnp.sqrt(1.0 + kick**2 / cutoff**2)
     return (jnp.real(theta) + kick) + 1j * (jnp.imag(theta) * jnp.exp(-loss))
@@ -198,18 +208,21 @@ def decay_step(theta: Array, loss: float, m: float, cutoff: float | None = None)
 
 def heb_update(lattice: KerrLattice, psi_in: Array, target: Array,
                cost_grad_fn: Callable[[Array, Array], Array], eta: float, *, m: float, loss: float,
-               averaged: bool = True, cutoff: float | None = None) -> tuple[Array, Array, int]:
+               averaged: bool = True, cutoff: float | None = None,
+               key: PRNGKeyArray | None = None) -> tuple[Array, Array, int]:
     """One HEB learning step on one input (see the module docstring): ``(theta_new, psi_out,
     n_evolutions)``; simple (echo +eta, decay m; 2 evolutions) or averaged (then a forward pass and
     echo -eta from the updated field, decay -m; 4 evolutions). ``psi_out`` is the first forward
-    pass's output."""
+    pass's output; ``key`` for the noise of faulty reversals (None: none)."""
+    k1, k2 = (None, None) if key is None else jax.random.split(key)
+    gain = update_gain(lattice)
     echo, psi_out = _forward(lattice, psi_in, target, cost_grad_fn)
-    theta = decay_step(echo(eta), loss, m, cutoff)
+    theta = decay_step(echo(eta, k1), loss, m, cutoff, gain)
     if not averaged:
         return theta, psi_out, 2
     moved = eqx.tree_at(lambda lat: lat.theta0, lattice, theta.astype(lattice.theta0.dtype))
     echo2, _ = _forward(moved, psi_in, target, cost_grad_fn)
-    return decay_step(echo2(-eta), loss, -m, cutoff), psi_out, 4
+    return decay_step(echo2(-eta, k2), loss, -m, cutoff, gain), psi_out, 4
 
 
 def implied_gradient(theta0: Array, theta_new: Array, eta: float, *, m: float, loss: float,
@@ -251,12 +264,12 @@ class HebStep(StatelessRule):
         dev = substrate.realised()
         cgf = _cost_grad(cost)
 
-        def one(xi, ti):
+        def one(xi, ti, k):
             th, psi_out, _ = heb_update(dev, xi[0], ti, cgf, self.eta, m=self.m, loss=self.loss,
-                                        averaged=self.averaged, cutoff=self.cutoff)
+                                        averaged=self.averaged, cutoff=self.cutoff, key=k)
             return th, cost(psi_out[None], ti)
 
-        ths, losses = jax.vmap(one)(x, t)
+        ths, losses = jax.vmap(one)(x, t, _sample_keys(key, x.shape[0]))
         params = substrate.design().params()
         step = jnp.conj(dev.theta0 - jnp.mean(ths, axis=0)).astype(params.theta0.dtype)
         count = 4 if self.averaged else 2

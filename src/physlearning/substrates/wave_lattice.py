@@ -262,8 +262,9 @@ class KerrLattice(ReversibleSubstrate):
         """The signal modes Psi (complex amplitudes, (n_ports,))."""
         return state[..., self.n_sites:]
 
-    def time_reverse(self, state: Array) -> Array:
-        """Phase conjugation ``Phi -> Phi*`` (Theta: p -> -p; the reference's ``HEB.TR``)."""
+    def time_reverse(self, state: Array, key: PRNGKeyArray | None = None) -> Array:
+        """Phase conjugation ``Phi -> Phi*`` (Theta: p -> -p; the reference's ``HEB.TR``). ``key``: for
+        the noise of a faulty reversal (:mod:`~physlearning.substrates.wave_faults`); unused here."""
         return jnp.conj(state)
 
     # -- invariants -----------------------------------------------------------------------------

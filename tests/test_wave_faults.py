@@ -1,0 +1,106 @@
+"""``substrates.wave_faults``: hardware faults of the Kerr-lattice echo machine, through ``Hardware``."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from physlearning.core import Hardware
+from physlearning.rules.echo import HamiltonianEcho, HebStep, ModulusSquaredError
+from physlearning.substrates.wave_faults import FaultyKerrLattice, WaveFaults
+from physlearning.substrates.wave_lattice import KerrLattice
+
+
+def _lattice():
+    rng = np.random.default_rng(3)
+    return KerrLattice(3, 2, J=1.0, g=0.7, kappa=0.6, dt=0.05, n_steps=60,
+                       theta0=rng.normal(size=(3, 3)) + 0.2j * rng.normal(size=(3, 3)))
+
+
+def _batch():
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.normal(size=(3, 1, 4)) + 0j)
+    t = jnp.asarray(rng.normal(size=(3, 1, 4)) + 1j * rng.normal(size=(3, 1, 4)))
+    return x, t
+
+
+def _grad(model, rule, key=None):
+    return rule.estimate(model, _batch(), ModulusSquaredError(), key)[0].theta0
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def test_zero_faults_are_the_ideal_machine():
+    """Reference: the bare lattice. Every fault level 0 gives its gradient and outputs exactly."""
+    lat = _lattice()
+    hw = Hardware(lat, WaveFaults(), jax.random.PRNGKey(0))
+    assert isinstance(hw.realised(), FaultyKerrLattice)
+    key = jax.random.PRNGKey(1)
+    for rule in (HamiltonianEcho(eta=1e-4), HebStep(eta=1e-4, m=0.1)):
+        np.testing.assert_allclose(np.asarray(_grad(hw, rule, key)), np.asarray(_grad(lat, rule, key)),
+                                   rtol=1e-12, atol=1e-14)
+    x, _ = _batch()
+    np.testing.assert_allclose(np.asarray(hw.predict(x)), np.asarray(lat.predict(x)), rtol=1e-12, atol=1e-14)
+
+
+def test_detuning_disorder_matches_a_lattice_built_with_those_detunings():
+    """Reference: a KerrLattice constructed (numpy eigh) with the realised onsite detunings."""
+    lat = _lattice()
+    dev = Hardware(lat, WaveFaults(detuning_std=0.03), jax.random.PRNGKey(2)).realised()
+    delta = np.asarray(dev.detuning)
+    assert 0.003 < np.std(delta) < 0.1
+    ref = KerrLattice(3, 2, J=1.0, g=0.7, kappa=0.6, dt=0.05, n_steps=60, detuning=delta, theta0=lat.theta0)
+    x, _ = _batch()
+    np.testing.assert_allclose(np.asarray(dev.predict(x)), np.asarray(ref.predict(x)), rtol=1e-10, atol=1e-12)
+
+
+def test_loss_with_reamplification_keeps_the_power_but_breaks_the_echo():
+    """Closed forms: uniform damping then gain e^{gamma T / 2} restores sum |Phi|^2 exactly (the split
+    steps conserve it); the echo no longer returns the initial state (Kerr saw a weaker field)."""
+    lat = _lattice()
+    dev = Hardware(lat, WaveFaults(loss_rate=0.5), jax.random.PRNGKey(0)).realised()
+    s0 = lat.init_state(jnp.asarray([0.5, -0.3, 0.2, 0.1]) + 0j)
+    s1 = dev.evolve(s0, 60)
+    assert abs(float(lat.norm(s1) - lat.norm(s0))) < 1e-12 * float(lat.norm(s0))
+    back = dev.time_reverse(dev.evolve(dev.time_reverse(s1), 60))
+    ideal = lat.time_reverse(lat.evolve(lat.time_reverse(lat.evolve(s0, 60)), 60))
+    assert float(jnp.max(jnp.abs(ideal - s0))) < 1e-10
+    assert float(jnp.max(jnp.abs(back - s0))) > 1e-4
+
+
+def test_imperfect_conjugation_and_reversal_noise():
+    """A phase/amplitude error changes the echo gradient; reversal noise needs the rule's key (no key:
+    no noise) and differs between keys."""
+    lat = _lattice()
+    rule = HamiltonianEcho(eta=1e-3)
+    g0 = _grad(lat, rule)
+    g_conj = _grad(Hardware(lat, WaveFaults(conj_phase_std=0.05, conj_amp_std=0.05), jax.random.PRNGKey(0)), rule)
+    assert float(jnp.linalg.norm(g_conj - g0) / jnp.linalg.norm(g0)) > 1e-3
+    noisy = Hardware(lat, WaveFaults(reversal_noise=1e-6), jax.random.PRNGKey(0))
+    np.testing.assert_allclose(np.asarray(_grad(noisy, rule)), np.asarray(g0), rtol=1e-12, atol=1e-14)
+    ga, gb = _grad(noisy, rule, jax.random.PRNGKey(1)), _grad(noisy, rule, jax.random.PRNGKey(2))
+    assert float(jnp.linalg.norm(ga - gb)) > 0
+    # noise sigma on the field shows up as ~ sigma / eta in the estimate
+    rel = float(jnp.linalg.norm(ga - g0) / jnp.linalg.norm(g0))
+    assert 1e-5 < rel < 1.0
+
+
+def test_imperfect_decay_step_scales_the_written_update_per_site():
+    """Reference: the ideal update times the realised per-site gain (linear in the gain)."""
+    lat = _lattice()
+    hw = Hardware(lat, WaveFaults(decay_std=0.2), jax.random.PRNGKey(5))
+    gain = np.asarray(hw.realised().decay_gain)
+    assert np.std(gain) > 0.02
+    rule = HamiltonianEcho(eta=1e-4)
+    np.testing.assert_allclose(np.asarray(_grad(hw, rule)), gain * np.asarray(_grad(lat, rule)), rtol=1e-12)
+
+
+def test_bad_fault_levels_are_named():
+    with pytest.raises(ValueError, match="loss_rate=-1"):
+        WaveFaults(loss_rate=-1.0)
+    with pytest.raises(ValueError, match="detuning_std=inf"):
+        WaveFaults(detuning_std=float("inf"))
