@@ -39,7 +39,11 @@ def _stack(*leaves):
     return leaves[0]
 
 
-_MEMBER_AXIS = eqx.if_array(0)
+def _member_axes(members: PyTree) -> PyTree:
+    """vmap axes of the stacked members: 0 for arrays with a leading member axis, None for the rest
+    (static fields, Python numbers, and rank-0 arrays, which is what a Python number shared by all
+    members becomes after a ``jnp.where`` over the model, e.g. the Trainer's keep-last-good step)."""
+    return jax.tree_util.tree_map(lambda leaf: 0 if eqx.is_array(leaf) and np.ndim(leaf) >= 1 else None, members)
 
 
 class Ensemble(Substrate):
@@ -74,14 +78,16 @@ class Ensemble(Substrate):
     def member(self, i: int) -> Substrate:
         if not 0 <= i < self.n:
             raise ValueError(f"member index {i}: allowed 0 <= i < {self.n}")
-        return jax.tree_util.tree_map(lambda leaf: leaf[i] if eqx.is_array(leaf) else leaf, self.members)
+        return jax.tree_util.tree_map(lambda leaf: leaf[i] if eqx.is_array(leaf) and np.ndim(leaf) >= 1 else leaf,
+                                      self.members)
 
     def param_filter(self) -> PyTree[bool]:
         flags = jax.tree_util.tree_map(lambda _: False, self)
         return eqx.tree_at(lambda e: e.members, flags, self.members.param_filter())
 
     def project(self) -> Ensemble:
-        projected = eqx.filter_vmap(lambda m: m.project(), in_axes=_MEMBER_AXIS, out_axes=_MEMBER_AXIS)(self.members)
+        axes = _member_axes(self.members)
+        projected = eqx.filter_vmap(lambda m: m.project(), in_axes=(axes,), out_axes=axes)(self.members)
         return eqx.tree_at(lambda e: e.members, self, projected)
 
     def predict(self, x: Array, key: PRNGKeyArray | None = None) -> Array:
@@ -93,15 +99,17 @@ class Ensemble(Substrate):
         def one(m, xm, k):
             return m.predict(xm, k)
 
-        return eqx.filter_vmap(one, in_axes=(_MEMBER_AXIS, 1, None if keys is None else 0),
+        return eqx.filter_vmap(one, in_axes=(_member_axes(self.members), 1, None if keys is None else 0),
                                out_axes=1)(self.members, x, keys)
 
 
 class PerMember(StatelessRule):
     """Run ``rule`` on every member of an :class:`Ensemble` with its own slice ``(x[:, i], t[:, i])``
-    of the batch (vmapped). Grads are the members' grads, stacked; ``aux`` scalars are the mean over
-    members (``loss``) or the sum (counts of physical evaluations: ``evolutions``, ``forward_passes``
-    are per member and so summed); ``member_loss`` (n,) keeps each member's loss."""
+    of the batch (vmapped); members may be :class:`~physlearning.core.Hardware` (the rule's grads,
+    shaped like a member's design, are put back into the member's shape). Grads are the members'
+    grads, stacked; ``aux`` scalars are the mean over members (``loss``) or the sum (counts of physical
+    evaluations, ``evolutions`` and ``forward_passes``, are per member and so summed);
+    ``member_loss`` (n,) keeps each member's loss."""
 
     families: ClassVar[tuple[type, ...]] = (Ensemble,)
     rule: StatelessRule
@@ -115,9 +123,11 @@ class PerMember(StatelessRule):
         keys = None if key is None else jax.random.split(key, n)
 
         def one(m, xm, tm, k):
-            return self.rule.estimate(m, (xm, tm), cost, k)
+            g, aux = self.rule.estimate(m, (xm, tm), cost, k)
+            return m.params().with_design(g), aux  # the member's grads (a design's) in the member's own shape
 
-        grads, aux = eqx.filter_vmap(one, in_axes=(_MEMBER_AXIS, 1, 1, None if keys is None else 0))(
+        axes = _member_axes(substrate.members)
+        grads, aux = eqx.filter_vmap(one, in_axes=(axes, 1, 1, None if keys is None else 0))(
             substrate.members, x, t, keys)
         out = {k: (jnp.sum(v) if k in self.summed else jnp.mean(v)) for k, v in aux.items()}
         out["member_loss"] = aux["loss"]

@@ -21,7 +21,9 @@ physical machine would suffer it. Units as in :mod:`~physlearning.substrates.wav
   writes into its learning field (the decay-step kick of :class:`~physlearning.rules.echo.HebStep`,
   the gradient estimate of :class:`~physlearning.rules.echo.HamiltonianEcho`), fixed per device.
 
-All levels 0 give back the ideal lattice's behaviour exactly (each fault is skipped at 0).
+All levels 0 give back the ideal lattice's behaviour (each fault is skipped at a Python 0). Levels
+may be arrays (``jnp`` scalars), so an :class:`~physlearning.core.ensemble.Ensemble` of
+``Hardware`` members can sweep a level in one computation.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ from physlearning.core.hardware import Nonideality
 from physlearning.substrates.wave_lattice import KerrLattice
 
 FAULTS = ("detuning_std", "reversal_noise", "conj_phase_std", "conj_amp_std", "loss_rate", "decay_std")
+
+
+def _is_zero(level) -> bool:
+    """A level known to be 0 at trace time (a Python number); array levels (an ensemble sweeping the
+    level) always take the general path, which is exact at 0 as well."""
+    return isinstance(level, (int, float)) and level == 0
 
 
 class WaveFaults(Nonideality):
@@ -76,7 +84,7 @@ class FaultyKerrLattice(KerrLattice):
         k_det, k_amp, k_phase, k_decay = jax.random.split(key, 4)
         rtype = jnp.real(lattice.theta0).dtype
         n, n_modes = lattice.n_sites, lattice.n_sites + lattice.n_ports
-        if faults.detuning_std > 0:
+        if not _is_zero(faults.detuning_std):
             delta = faults.detuning_std * jax.random.normal(k_det, (n,), rtype)
             m = jnp.asarray(lattice._m, rtype) + jnp.diag(jnp.concatenate([delta, jnp.zeros(lattice.n_ports, rtype)]))
             w, v = jnp.linalg.eigh(m)
@@ -92,7 +100,7 @@ class FaultyKerrLattice(KerrLattice):
     def evolve(self, state: Array, n: int) -> Array:
         """``n`` split steps with amplitude damping e^{-gamma dt / 2} after each, then re-amplification
         e^{gamma n dt / 2} (``loss_rate`` gamma = 0: the ideal evolution)."""
-        if isinstance(self.loss_rate, (int, float)) and self.loss_rate == 0:
+        if _is_zero(self.loss_rate):
             return super().evolve(state, n)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n={n!r}: must be an integer >= 0 (number of split steps)")
@@ -105,7 +113,7 @@ class FaultyKerrLattice(KerrLattice):
         """Imperfect phase conjugation ``conj_factor * conj(Phi)`` plus, when ``key`` is given, the
         reversal noise."""
         out = self.conj_factor * jnp.conj(state)
-        if key is not None and not (isinstance(self.reversal_noise, (int, float)) and self.reversal_noise == 0):
+        if key is not None and not _is_zero(self.reversal_noise):
             k1, k2 = jax.random.split(key)
             rtype = jnp.real(state).dtype
             xi = jax.random.normal(k1, state.shape, rtype) + 1j * jax.random.normal(k2, state.shape, rtype)

@@ -1,9 +1,14 @@
 """Hamiltonian Echo Backpropagation (issue #23): experiments on the Kerr-cavity lattice.
 
-One file per experiment: :mod:`.xor` (``heb_xor``, the reference XOR recipe).
+One file per experiment: :mod:`.xor` (``heb_xor``, the reference XOR recipe), :mod:`.gradients`
+(``heb_gradients``, the echo estimators against BPTT and finite differences, and the rows of
+``physlearning matrix``), :mod:`.robustness` (``heb_robustness``, XOR vs hardware-fault level),
+:mod:`.digits` (``heb_digits``), :mod:`.rhel` (recurrent Hamiltonian echo learning on an oscillator
+chain).
 """
 
-from physlearning.experiments.heb import xor
+from physlearning.experiments.heb import gradients, robustness, xor
+from physlearning.experiments.heb.gradients import matrix_rows
 from physlearning.experiments.heb.xor import (
     HebXorConfig,
     amplitudes,
@@ -16,7 +21,7 @@ from physlearning.experiments.heb.xor import (
 )
 from physlearning.train.complex_optim import complex_sgd, conj_complex, real_part_only, soft_clip
 
-EXPERIMENTS = [*xor.EXPERIMENTS]
+EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS]
 
 __all__ = ["EXPERIMENTS", "HebXorConfig", "amplitudes", "build_lattice", "complex_sgd", "conj_complex", "figures",
-           "initial_theta", "real_part_only", "run_heb_xor", "soft_clip", "template", "xor_batch"]
+           "initial_theta", "matrix_rows", "real_part_only", "run_heb_xor", "soft_clip", "template", "xor_batch"]

@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -220,30 +221,54 @@ def _member_outputs(ens: Ensemble, x):
     return ens.predict(x)[:, :, 0, OUTPUT_PORT].T
 
 
-def _run(cfg: HebXorConfig, store) -> dict:
-    t0 = time.perf_counter()
-    amps = amplitudes(cfg)
-    cost = _PortCost()
-    rule = PerMember(build_rule(cfg.rule))
-    tc = cfg.train
+class EnsembleFit(NamedTuple):
+    """What :func:`train_machines` returns: per machine (member) the outputs of the 4 XOR rows before
+    and after training (complex, (n, 4)), the per-epoch cost (n, epochs), whether all four signs are
+    right before/after, and the Trainer's result (``result.model`` the trained Ensemble)."""
+
+    out0: np.ndarray
+    out1: np.ndarray
+    loss: np.ndarray
+    correct0: np.ndarray
+    correct1: np.ndarray
+    target: np.ndarray
+    result: object
+
+
+def train_machines(machines: list, amps: np.ndarray, rc: Rule, tc: Train, seed: int,
+                   desc: str = "heb_xor") -> EnsembleFit:
+    """Train independent XOR machines side by side (one :class:`Ensemble`, one Trainer fit): machine k
+    sees the XOR rows at amplitude ``amps[k]``; full batch of the 4 rows per update."""
+    n = len(machines)
+    rule = PerMember(build_rule(rc))
     spec = OptimizerSpec(tc.optimizer, tc.lr, schedule=tc.schedule, momentum=tc.momentum)
     opt = complex_optimizer(spec, tc.epochs, train_imag=tc.train_imag, max_step=tc.max_step)
-    n_int = len(amps)
-    ens = Ensemble.stack([build_lattice(cfg)] * n_int)
+    ens = Ensemble.stack(machines)
     x, y = ensemble_batch(amps)
     xj, tgt = jnp.asarray(x), 0.5 * amps[:, None] * XOR_TARGET_SIGNS[None, :]
     out0 = np.asarray(_member_outputs(ens, xj))
-    loss_hist = np.zeros((n_int, tc.epochs))
+    loss_hist = np.zeros((n, tc.epochs))
 
     def on_epoch(epoch, model, rec):
         out = np.asarray(_member_outputs(model, xj))
         loss_hist[:, epoch - 1] = np.mean(np.abs(out - tgt) ** 2, axis=1)
 
-    trainer = Trainer(rule, cost, opt, tc.epochs, batch_size=4, seed=cfg.seed, store=None, select="final",
-                      progress=False, desc="heb_xor", loss_explosion=None, on_epoch=on_epoch)
+    trainer = Trainer(rule, _PortCost(), opt, tc.epochs, batch_size=4, seed=seed, store=None, select="final",
+                      progress=False, desc=desc, loss_explosion=None, on_epoch=on_epoch)
     res = trainer.fit(ens, (x, y))
-    model = res.model
-    out1 = np.asarray(_member_outputs(model, xj))
+    out1 = np.asarray(_member_outputs(res.model, xj))
+    sign = XOR_TARGET_SIGNS[None, :]
+    return EnsembleFit(out0, out1, loss_hist, np.all(np.sign(out0.real) == sign, axis=1),
+                       np.all(np.sign(out1.real) == sign, axis=1), tgt, res)
+
+
+def _run(cfg: HebXorConfig, store) -> dict:
+    t0 = time.perf_counter()
+    amps = amplitudes(cfg)
+    n_int = len(amps)
+    fit = train_machines([build_lattice(cfg)] * n_int, amps, cfg.rule, cfg.train, cfg.seed)
+    res, model = fit.result, fit.result.model
+    out0, out1, loss_hist, right0, right1, tgt = fit.out0, fit.out1, fit.loss, fit.correct0, fit.correct1, fit.target
     thetas = np.asarray(model.members.theta0)
     evolutions = res.history[-1].get("aux_evolutions", 0.0) / n_int
     train_time, compile_time = res.wall_time_s, res.compile_time_s
@@ -252,10 +277,6 @@ def _run(cfg: HebXorConfig, store) -> dict:
             store.log({"event": "intensity", "index": k, "amplitude": float(a), "final_loss": float(loss_hist[k, -1]),
                        "message": f"intensity {k + 1}/{n_int}: a = {a:.4f}, loss {loss_hist[k, 0]:.3g} -> "
                                   f"{loss_hist[k, -1]:.3g}"})
-
-    target_sign = XOR_TARGET_SIGNS[None, :]
-    right0 = np.all(np.sign(out0.real) == target_sign, axis=1)
-    right1 = np.all(np.sign(out1.real) == target_sign, axis=1)
     # final cost of the trained machines (after the last update), per-sample mean over rows, mean over intensities
     final_cost = np.mean(np.abs(out1 - tgt) ** 2, axis=1)
     initial_cost = np.mean(np.abs(out0 - tgt) ** 2, axis=1)
@@ -275,7 +296,7 @@ def _run(cfg: HebXorConfig, store) -> dict:
         "initial_loss": float(np.mean(initial_cost)),
         "final_loss_rel": float(np.mean(final_cost / (0.5 * amps) ** 2)),
         "evolutions_per_update": float(evolutions),
-        "updates_per_machine": tc.epochs,
+        "updates_per_machine": cfg.train.epochs,
         "train_time_s": train_time, "compile_time_s": compile_time,
         "wall_time_s": time.perf_counter() - t0,
     }
