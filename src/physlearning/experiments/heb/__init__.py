@@ -7,7 +7,7 @@ One file per experiment: :mod:`.xor` (``heb_xor``, the reference XOR recipe), :m
 chain).
 """
 
-from physlearning.experiments.heb import gradients, robustness, xor
+from physlearning.experiments.heb import gradients, rhel, robustness, xor
 from physlearning.experiments.heb.gradients import matrix_rows
 from physlearning.experiments.heb.xor import (
     HebXorConfig,
@@ -21,7 +21,7 @@ from physlearning.experiments.heb.xor import (
 )
 from physlearning.train.complex_optim import complex_sgd, conj_complex, real_part_only, soft_clip
 
-EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS]
+EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS, *rhel.EXPERIMENTS]
 
 __all__ = ["EXPERIMENTS", "HebXorConfig", "amplitudes", "build_lattice", "complex_sgd", "conj_complex", "figures",
            "initial_theta", "matrix_rows", "real_part_only", "run_heb_xor", "soft_clip", "template", "xor_batch"]
