@@ -6,7 +6,7 @@
 set -u
 out=${1:-bench-out}
 shift || true
-names=${*:-reservoir ep scattering thermo}
+names=${*:-reservoir ep scattering thermo heb}
 mkdir -p "$out"
 for b in $names; do
   start=$(date +%s)

@@ -77,6 +77,8 @@ def test_real_part_only_and_soft_clip():
     ({"train": {"epochs": 0}}, "epochs"),
     ({"seed": -3}, "seed"),
     ({"task": {"amp_min": 1.0, "amp_max": 0.5}}, "amp_max"),
+    ({"lattice": {"n_steps": 5}}, "accuracy limit"),
+    ({"rule": {"kind": "telepathy"}}, "rule.kind"),
 ])
 def test_bad_config_refused(tmp_path, override, bad):
     cfg = {**TINY, **{k: {**TINY.get(k, {}), **v} if isinstance(v, dict) else v for k, v in override.items()}}
@@ -84,3 +86,16 @@ def test_bad_config_refused(tmp_path, override, bad):
         physlearning.run(cfg, out=tmp_path / "bad")
     assert bad in str(e.value)
     assert not (tmp_path / "bad").exists()
+
+
+def test_lost_reversibility_is_a_warning_in_the_run_metrics(tmp_path):
+    """A tolerance below the float64 round-off of the echo (measured ~1e-13 here) must warn, in the summary
+    and in the run's metrics log; the default tolerance does not."""
+    summary, run_dir = physlearning.run({**TINY, "lattice": {**TINY["lattice"], "reversibility_tol": 1e-300}},
+                                        out=tmp_path / "rev")
+    assert summary["status"] == "ok"
+    assert 0 < summary["reversibility_error"] < 1e-8
+    assert summary["warnings"] and "reversibility lost" in summary["warnings"][0]
+    assert "reversibility lost" in (run_dir / "metrics.jsonl").read_text()
+    quiet, _ = physlearning.run(TINY, out=tmp_path / "ok")
+    assert quiet["warnings"] == []

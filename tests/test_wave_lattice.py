@@ -178,3 +178,18 @@ def test_bad_drive_and_n_are_named():
         model.step(model.init_state(), jnp.zeros(3), None)
     with pytest.raises(ValueError, match="n=-1"):
         model.evolve(model.init_state(), -1)
+
+
+def test_non_finite_input_and_too_large_time_step_are_named():
+    """Bad input before any evolution: non-finite amplitudes, and a time step beyond the split step's
+    accuracy limit dt^2 |M| |g| n_max <= 1 (the reference XOR set-up sits at 0.08-0.10)."""
+    from physlearning.substrates.wave_lattice import check_time_step
+
+    lat = KerrLattice(4, 2, J=10.0, g=-2.0, kappa=0.3, dt=0.04, n_steps=500)
+    with pytest.raises(ValueError, match="must be finite"):
+        lat.init_state(jnp.asarray([np.nan, 0.0, 0.0, 0.0]))
+    check_time_step(lat, 1.0)  # the reference set-up passes
+    assert 0.05 < lat.split_error_scale(1.0) < 0.15
+    coarse = KerrLattice(4, 2, J=10.0, g=-2.0, kappa=0.3, dt=0.4, n_steps=50)
+    with pytest.raises(ValueError, match=r"dt = 0.4: beyond the split step's accuracy limit.*allowed dt <= 0.12"):
+        check_time_step(coarse, 1.0)

@@ -114,6 +114,8 @@ def _cmd_matrix(args) -> int:
 def _cmd_bench(args) -> int:
     name = args.name
     try:
+        if name.startswith("_"):  # helper modules of a benchmark are not benchmarks
+            raise ModuleNotFoundError(name=f"physlearning.benchmarks.{name}")
         mod = importlib.import_module(f"physlearning.benchmarks.{name}")
     except ModuleNotFoundError as e:
         if e.name != f"physlearning.benchmarks.{name}":
@@ -122,7 +124,7 @@ def _cmd_bench(args) -> int:
 
         import physlearning.benchmarks as b
 
-        names = sorted(m.name for m in pkgutil.iter_modules(b.__path__))
+        names = sorted(m.name for m in pkgutil.iter_modules(b.__path__) if not m.name.startswith("_"))
         raise ConfigError(f"benchmark {name!r}: allowed values are {names}") from None
     from physlearning.benchmarks import finish
 

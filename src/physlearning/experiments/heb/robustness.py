@@ -29,7 +29,15 @@ import numpy as np
 
 from physlearning.config import ConfigError, param, section, seed_param
 from physlearning.core import Hardware, Seeds
-from physlearning.experiments.heb.xor import Lattice, Rule, Task, Train, build_lattice, train_machines
+from physlearning.experiments.heb.xor import (
+    Lattice,
+    Rule,
+    Task,
+    Train,
+    build_lattice,
+    check_lattice_time_step,
+    train_machines,
+)
 from physlearning.runs.registry import Experiment
 from physlearning.substrates.wave_faults import FAULTS, WaveFaults
 
@@ -78,6 +86,7 @@ class HebRobustnessConfig:
                 raise ConfigError(f"sweep.{f} = {levels!r}: allowed a non-empty list of finite numbers >= 0")
         if self.task.amp_max < self.task.amp_min:
             raise ConfigError(f"task.amp_max = {self.task.amp_max}: smaller than task.amp_min = {self.task.amp_min}")
+        check_lattice_time_step(self)
 
 
 def _amplitudes(cfg: HebRobustnessConfig) -> np.ndarray:
