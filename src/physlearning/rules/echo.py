@@ -70,6 +70,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core import Batch, Cost, StatelessRule
 from physlearning.substrates.wave_faults import update_gain
+from physlearning.substrates.wave_field import WaveField
 from physlearning.substrates.wave_lattice import KerrLattice
 
 
@@ -94,7 +95,9 @@ def _forward(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn):
     n = lattice.n_steps
     phi_t = lattice.evolve(lattice.init_state(psi_in), n)
     theta_t, psi_t = lattice.split(phi_t)
-    dpsi = jnp.asarray(cost_grad_fn(psi_t, target), psi_t.dtype)
+    lift = getattr(lattice, "lift_cost_grad", None)  # outputs a subset of the signal field (WaveField)
+    grad_fn = cost_grad_fn if lift is None else lift(cost_grad_fn)
+    dpsi = jnp.asarray(grad_fn(psi_t, target), psi_t.dtype)
 
     def echo(e, key=None):
         k1, k2 = (None, None) if key is None else jax.random.split(key)
@@ -102,7 +105,7 @@ def _forward(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn):
         back = lattice.time_reverse(lattice.evolve(lattice.time_reverse(kicked, k1), n), k2)
         return lattice.split(back)[0]
 
-    return echo, psi_t
+    return echo, lattice.observe(phi_t)
 
 
 def _echo(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn, eta, centred: bool, key=None):
@@ -168,7 +171,7 @@ class HamiltonianEcho(StatelessRule):
     Hardware the echo runs on ``realised()`` and its ``theta0`` gradient is assigned to the design's
     (disorder taken to leave d theta0_realised / d theta0_design = 1)."""
 
-    families: ClassVar[tuple[type, ...]] = (KerrLattice,)
+    families: ClassVar[tuple[type, ...]] = (KerrLattice, WaveField)
     eta: float = 1e-4
     centred: bool = eqx.field(static=True, default=True)
 
@@ -245,7 +248,7 @@ class HebStep(StatelessRule):
     O(eta^2 / m) (averaged), and the clip, when on, biases large kicks. Defaults: the reference's
     XOR recipe (eta = 1e-4, m = 1/300, loss = 100, averaged, no clip)."""
 
-    families: ClassVar[tuple[type, ...]] = (KerrLattice,)
+    families: ClassVar[tuple[type, ...]] = (KerrLattice, WaveField)
     eta: float = 1e-4
     m: float = 1.0 / 300.0
     loss: float = 100.0
