@@ -35,7 +35,6 @@ scalar drive; ``observe`` returns q; ``predict`` vmaps over a batch of series x 
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import equinox as eqx
@@ -45,22 +44,9 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.substrate import ReversibleSubstrate
+from physlearning.core.values import finite_real
 
 State = tuple[Array, Array]
-
-
-def _finite(name: str, value, *, gt: float | None = None, ge: float | None = None) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}: must be a finite real number") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name}={value!r}: must be a finite real number")
-    if gt is not None and not v > gt:
-        raise ValueError(f"{name}={value!r}: must be > {gt}")
-    if ge is not None and not v >= ge:
-        raise ValueError(f"{name}={value!r}: must be >= {ge}")
-    return v
 
 
 def _count(name: str, value, lo: int) -> int:
@@ -110,8 +96,8 @@ class OscillatorChain(ReversibleSubstrate):
         if bool(jnp.any(kk < 0)):
             raise ValueError(f"k={np.asarray(kk)!r}: spring constants must be >= 0")
         self.omega, self.k, self.b = om, kk, bb
-        self.alpha = _finite("alpha", alpha, ge=0.0)
-        self.dt = _finite("dt", dt, gt=0.0)
+        self.alpha = finite_real("alpha", alpha, ge=0.0)
+        self.dt = finite_real("dt", dt, gt=0.0)
         self.n_sub = _count("n_sub", n_sub, 1)
         self.n_out = _count("n_out", n_out, 0)
         self.window = _count("window", window, 1)

@@ -76,19 +76,10 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.substrate import ReversibleSubstrate
+from physlearning.core.values import finite_real
 
 BOUNDARIES = ("dirichlet", "periodic")
 _SQRT2 = math.sqrt(2.0)
-
-
-def _finite_real(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}: must be a finite real number") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name}={value!r}: must be a finite real number")
-    return v
 
 
 def _is_int(v) -> bool:
@@ -153,18 +144,18 @@ class WaveField(ReversibleSubstrate):
         if sides is None or len(sides) != dim or not all(_is_int(s) and s >= 2 for s in sides):
             raise ValueError(f"L={L!r}: must be an integer >= 2 (sites per side) or {dim} such integers")
         self.shape = tuple(int(s) for s in sides)
-        h_ = _finite_real("h", h)
+        h_ = finite_real("h", h)
         if h_ <= 0:
             raise ValueError(f"h={h!r}: the grid spacing must be > 0")
         self.h = h_
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary={boundary!r}: allowed values are {list(BOUNDARIES)}")
         self.boundary = boundary
-        self.beta = _finite_real("beta", beta)
-        self.chi = _finite_real("chi", chi)
-        self.g = _finite_real("g", g)
-        self.Omega = _finite_real("Omega", Omega)
-        dt_ = _finite_real("dt", dt)
+        self.beta = finite_real("beta", beta)
+        self.chi = finite_real("chi", chi)
+        self.g = finite_real("g", g)
+        self.Omega = finite_real("Omega", Omega)
+        dt_ = finite_real("dt", dt)
         if dt_ <= 0:
             raise ValueError(f"dt={dt!r}: must be > 0")
         self.dt = dt_

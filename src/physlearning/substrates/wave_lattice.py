@@ -75,16 +75,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.substrate import ReversibleSubstrate
-
-
-def _finite_real(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}: must be a finite real number") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name}={value!r}: must be a finite real number")
-    return v
+from physlearning.core.values import finite_real
 
 
 def hopping_matrix(L: int, dim: int) -> np.ndarray:
@@ -161,10 +152,10 @@ class KerrLattice(ReversibleSubstrate):
             raise ValueError(f"dim={dim!r}: allowed values are 1 (chain) and 2 (square lattice)")
         L, dim = int(L), int(dim)
         self.L, self.dim = L, dim
-        self.J = _finite_real("J", J)
-        self.g = _finite_real("g", g)
-        self.kappa = _finite_real("kappa", kappa)
-        dt_ = _finite_real("dt", dt)
+        self.J = finite_real("J", J)
+        self.g = finite_real("g", g)
+        self.kappa = finite_real("kappa", kappa)
+        dt_ = finite_real("dt", dt)
         if dt_ <= 0:
             raise ValueError(f"dt={dt!r}: must be > 0")
         self.dt = dt_
