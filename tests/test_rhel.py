@@ -271,3 +271,14 @@ def test_bad_config_refused(tmp_path, override, bad):
         physlearning.run(cfg, out=tmp_path / "bad")
     assert bad in str(e.value)
     assert not (tmp_path / "bad").exists()
+
+
+def test_matrix_row_rhel_against_bptt_and_fd():
+    """The `physlearning matrix` row: RHEL vs BPTT through the same leapfrog and vs central FD."""
+    from physlearning.experiments.heb import rhel as rhel_exp
+
+    with jax.enable_x64(True):
+        (row,) = rhel_exp.matrix_rows()
+    assert row["rule"] == "RHEL"
+    assert row["cosine"] >= 0.9999 and row["fd_cosine"] >= 0.9999
+    assert row["rel_error"] < 1e-4 and row["fd_rel_error"] < 1e-4

@@ -8,7 +8,6 @@ chain).
 """
 
 from physlearning.experiments.heb import gradients, rhel, robustness, xor
-from physlearning.experiments.heb.gradients import matrix_rows
 from physlearning.experiments.heb.xor import (
     HebXorConfig,
     amplitudes,
@@ -22,6 +21,13 @@ from physlearning.experiments.heb.xor import (
 from physlearning.train.complex_optim import complex_sgd, conj_complex, real_part_only, soft_clip
 
 EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS, *rhel.EXPERIMENTS]
+
+
+
+def matrix_rows() -> list[dict]:
+    """The HEB rows of ``physlearning matrix``: the echo rules on the XOR lattice, RHEL on the toy chain."""
+    return gradients.matrix_rows() + rhel.matrix_rows()
+
 
 __all__ = ["EXPERIMENTS", "HebXorConfig", "amplitudes", "build_lattice", "complex_sgd", "conj_complex", "figures",
            "initial_theta", "matrix_rows", "real_part_only", "run_heb_xor", "soft_clip", "template", "xor_batch"]

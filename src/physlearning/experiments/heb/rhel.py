@@ -214,6 +214,24 @@ def fd_gradient(chain: OscillatorChain, u, target, cost, h: float) -> np.ndarray
     return np.asarray((fp - fm) / (2 * h))
 
 
+def matrix_rows() -> list[dict]:
+    """RHEL on the toy's first draw (N = 8, T = 60, 23 parameters, beta = 1e-4) vs BPTT through the same
+    leapfrog and vs central finite differences of the forward loss, for ``physlearning matrix``. Call
+    under float64."""
+    import jax.flatten_util  # noqa: F401  (ravel_pytree)
+
+    cfg = RhelToyConfig()
+    cost = SquaredError()
+    chain, u, target = toy_problem(cfg, 0)
+    u, target = jnp.asarray(u), jnp.asarray(target)
+    g = _flat(jax.jit(lambda: rhel_gradient(chain, u, target, cost, cfg.check.beta))()[0])
+    r = _flat(jax.jit(lambda: bptt_gradient(chain, u, target, cost))()[0])
+    fd = fd_gradient(chain, u, target, cost, cfg.check.fd_step)
+    return [{"substrate": f"OscillatorChain N={cfg.chain.n} (RHEL toy)", "rule": "RHEL", "cosine": _cos(g, r),
+             "rel_error": _rel(g, r), "fd_cosine": _cos(g, fd), "fd_rel_error": _rel(g, fd),
+             "note": f"beta={cfg.check.beta:g}, T={cfg.check.T} samples; 3 evolutions"}]
+
+
 def run_rhel_toy(cfg: RhelToyConfig, store) -> dict:
     with _precision(cfg):
         return _run_toy(cfg, store)
