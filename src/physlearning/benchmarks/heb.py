@@ -13,6 +13,11 @@ machines and jitted, float64 (``jax.enable_x64``, as the experiment). ``baseline
 transform split step) in NumPy, vectorised over the machines, same number of split steps. Both in this
 process; seconds per update after compilation (median over the repeats; ``*_min_s`` the fastest).
 
+``speedup`` is measured on one device (one core). With more than one CPU device (the full run asks for
+one host device per core, at most 2) also ``ours_sharded_s`` / ``speedup_sharded``: the 40 machines split
+over the devices (the member axis sharded), against the same single-threaded NumPy baseline (plain NumPy
+has no second core to use without multiprocessing).
+
 Agreement (the two splits differ at O(dt^2)): ``agree_eigen_max_abs`` = max |Theta_ours - Theta_numpy| after
 one update with the NumPy module on our split (``splitting="eigen"``; round-off, amplified by the
 chaotic dynamics; ``agree_eigen_median_abs``: the median over machines of the per-machine max);
@@ -24,6 +29,7 @@ the reference notebook's own figure (2000 updates in 34:14 on the authors' machi
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import equinox as eqx
@@ -95,8 +101,32 @@ def _split_diff(cfg: HebXorConfig, theta0, x, y) -> float:
     return float(np.max(np.abs(ours - numpy_update(numpy_lattice(cfg, n), theta0, x[0], y[0], n))))
 
 
+def _cpu_devices(n: int) -> list:
+    """Up to ``n`` CPU devices: asks JAX for ``n`` host devices when its backend is not running yet (the
+    ``physlearning bench`` process), else whatever it already has."""
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # backend already initialised
+        pass
+    return jax.devices("cpu")[:n]
+
+
+def _time_sharded(lat: KerrLattice, devices: list, theta0, x, y, reps: int) -> tuple[float, float, float]:
+    """``_time`` with the machines split over ``devices`` (one host device per core: the member axis
+    sharded, each device evolving its share of the machines)."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sh = NamedSharding(Mesh(np.array(devices), ("machines",)), PartitionSpec("machines"))
+    put = lambda a: jax.device_put(jnp.asarray(a), sh)  # noqa: E731
+    first, med, fastest, _ = _time(ours_update(lat), put(theta0), [put(a) for a in x], [put(a) for a in y], reps)
+    return first, med, fastest
+
+
 def run(quick: bool = False) -> dict:
     cfg = HebXorConfig()
+    # full run: one host device per core (at most 2, the project's CI machine), for the sharded timing;
+    # quick run: leave the process's devices alone (it may share the process with other JAX code)
+    devices = jax.devices("cpu")[:2] if quick else _cpu_devices(min(2, os.cpu_count() or 1))
     n = cfg.lattice.n_steps
     reps_ours, reps_base = (4, 1) if quick else (40, 8)
     with jax.enable_x64(True):
@@ -128,6 +158,10 @@ def run(quick: bool = False) -> dict:
             "reference_notebook_update_s": 1.03,
             "device": str(jax.devices()[0]),
         }
+        if len(devices) > 1 and x.shape[1] % len(devices) == 0:
+            _, sh_s, sh_min = _time_sharded(lat, devices, theta0, x, y, reps_ours)
+            res.update({"n_devices_sharded": len(devices), "ours_sharded_s": sh_s, "ours_sharded_min_s": sh_min,
+                        "speedup_sharded": base_s / sh_s})
         if not quick:
             d = [res["split_diff_n"]] + [_split_diff(_with_steps(cfg, k * n), theta0, x, y) for k in (2, 4)]
             res.update({"split_diff_2n": d[1], "split_diff_4n": d[2],
