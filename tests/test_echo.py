@@ -123,3 +123,24 @@ def test_rule_matches_autodiff_on_a_batch(x64):
     assert float(aux["forward_passes"]) == 3
     with pytest.raises(ValueError, match="one sample"):
         rule.estimate(lat, (jnp.concatenate([x, x], axis=1), t), cost, None)
+
+
+@pytest.mark.parametrize("loss", [100.0, 1.0])
+def test_heb_steps_implied_gradient_first_order(x64, loss):
+    """The paper's HEB steps against BPTT at a real Theta0, small eta (first-order regime): the simple
+    step reads dC/dRe - m dC/dIm / (1 - e^-loss) (the echo's position shift), the averaged step dC/dRe
+    (its two kicks, with the first decay's residual momentum carried into the second echo at finite
+    loss); m small enough that the field barely moves between the averaged step's echoes."""
+    from physlearning.rules.echo import heb_update, implied_gradient
+
+    lat, psi_in, target = _setup()
+    lat = eqx.tree_at(lambda q: q.theta0, lat, jnp.real(lat.theta0) + 0j)
+    g = jnp.conj(jax.grad(_cost_of_theta(lat, psi_in, target))(lat.theta0))  # dC/dRe + i dC/dIm
+    eta, m = 1e-6, 1.0
+    th, _, n = heb_update(lat, psi_in, target, _cost_grad, eta, m=m, loss=loss, averaged=False)
+    simple = implied_gradient(lat.theta0, th, eta, m=m, loss=loss, averaged=False)
+    want = g.real - m * g.imag / (1 - np.exp(-loss))
+    assert n == 2 and float(jnp.linalg.norm(simple - want) / jnp.linalg.norm(want)) < 1e-4
+    th, _, n = heb_update(lat, psi_in, target, _cost_grad, eta, m=m, loss=loss, averaged=True)
+    averaged = implied_gradient(lat.theta0, th, eta, m=m, loss=loss, averaged=True)
+    assert n == 4 and float(jnp.linalg.norm(averaged - g.real) / jnp.linalg.norm(g.real)) < 1e-4

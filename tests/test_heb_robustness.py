@@ -59,7 +59,6 @@ def test_tiny_sweep_runs_and_reports_each_level(tmp_path):
     for f in ("detuning_std", "loss_rate"):
         assert summary[f"{f}_levels"] == TINY["sweep"][f]
         assert len(summary[f"{f}_correct_fraction"]) == 2
-        assert all(0 <= v <= 1 for v in summary[f"{f}_correct_fraction"])
     assert summary["n_machines_per_level"] == 2
     assert (run_dir / "robustness.png").exists()
 

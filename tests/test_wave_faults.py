@@ -72,6 +72,25 @@ def test_loss_with_reamplification_keeps_the_power_but_breaks_the_echo():
     assert float(jnp.max(jnp.abs(back - s0))) > 1e-4
 
 
+def test_conjugator_applies_its_factor_and_its_noise_has_the_stated_variance():
+    """Closed forms: the faulty reversal is exactly conj_factor * conj(Phi) (so two reversals with no
+    evolution give |c|^2 Phi), c = (1 + a) e^{i phi} with |c| - 1 and arg c of the stated spreads; the
+    added noise has E|xi|^2 = reversal_noise^2 per mode (sample mean over 4000 draws within 10%)."""
+    lat = _lattice()
+    dev = Hardware(lat, WaveFaults(conj_phase_std=0.05, conj_amp_std=0.02, reversal_noise=0.1),
+                   jax.random.PRNGKey(3)).realised()
+    s = lat.init_state(jnp.asarray([0.5, -0.3, 0.2, 0.1]) + 0j)
+    c = dev.conj_factor
+    np.testing.assert_allclose(np.asarray(dev.time_reverse(s)), np.asarray(c * jnp.conj(s)), rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(dev.time_reverse(dev.time_reverse(s))), np.asarray(jnp.abs(c) ** 2 * s),
+                               rtol=1e-14)
+    assert 0.005 < float(jnp.std(jnp.abs(c) - 1)) < 0.05 and 0.01 < float(jnp.std(jnp.angle(c))) < 0.12
+    keys = jax.random.split(jax.random.PRNGKey(4), 4000)
+    noise = jax.vmap(lambda k: dev.time_reverse(s, k))(keys) - c * jnp.conj(s)
+    power = float(jnp.mean(jnp.abs(noise) ** 2))
+    assert abs(power / 0.1**2 - 1) < 0.1
+
+
 def test_imperfect_conjugation_and_reversal_noise():
     """A phase/amplitude error changes the echo gradient; reversal noise needs the rule's key (no key:
     no noise) and differs between keys."""
@@ -97,6 +116,12 @@ def test_imperfect_decay_step_scales_the_written_update_per_site():
     assert np.std(gain) > 0.02
     rule = HamiltonianEcho(eta=1e-4)
     np.testing.assert_allclose(np.asarray(_grad(hw, rule)), gain * np.asarray(_grad(lat, rule)), rtol=1e-12)
+    # the paper's step: the decay-step kick (the position change, Re) scales with the gain per site
+    step = HebStep(eta=1e-4, m=0.1, averaged=False)
+    d_hw, d_ideal = np.asarray(_grad(hw, step)), np.asarray(_grad(lat, step))
+    echo_shift = np.asarray(_grad(Hardware(lat, WaveFaults(decay_std=0.2), jax.random.PRNGKey(5)),
+                                  HebStep(eta=1e-4, m=1e12, averaged=False)))  # kick ~ 0: the echo's own shift
+    np.testing.assert_allclose(d_hw.real - echo_shift.real, gain * (d_ideal.real - echo_shift.real), rtol=1e-6)
 
 
 def test_bad_fault_levels_are_named():

@@ -35,8 +35,10 @@ receives a kick along the gradient", converted into a position update by the dec
 Convention for :class:`HamiltonianEcho` grads: ``conj(G) = dC/dRe - i dC/dIm``, which is what
 ``jax.grad`` returns for a real function of a complex parameter, so the rule agrees leaf for leaf
 with :class:`~physlearning.rules.autodiff.Autodiff`. (Gradient descent on a complex parameter
-moves along ``-G``; an optimiser fed jax-convention grads must conjugate them. That is a
-project-wide question for complex parameters, not settled here.)
+moves along ``-G``; an optimiser fed jax-convention grads must conjugate them first:
+:func:`physlearning.train.complex_optim.complex_optimizer`.) The rules read the output through the
+realised device as simulated; a ``Hardware`` read-out noise (``measure``) is not applied to the error
+signal (the echo's faults are those of :mod:`~physlearning.substrates.wave_faults`).
 
 The paper's learning step (``HEB.decay_step``, ``HEB_step``, ``HEB_step_av``): the echo leaves the
 kick in the momentum Im Theta; a *decay step* (friction over a time with damping coefficient x
@@ -46,14 +48,17 @@ time = ``loss``, mass ``m``) turns it into a position update and damps the momen
     Im Theta <- Im Theta exp(-loss)
 
 * simple HEB step (:func:`heb_update`, ``averaged=False``): echo with +eta, decay with m; 2
-  evolutions; Re Theta moves by -(eta / 2m)(1 - e^-loss) dC/dRe Theta0 + O(eta^2);
+  evolutions; Re Theta moves by -(eta / 2m)(1 - e^-loss) dC/dRe Theta0 plus the echo's own position
+  shift (eta / 2) dC/dIm Theta0, + O(eta^2): a relative bias m |dC/dIm| / ((1 - e^-loss) |dC/dRe|);
 * averaged HEB step (``averaged=True``): echo +eta, decay m, then a second forward pass and echo
-  with -eta *from the updated field*, decay with -m; 4 evolutions; the two kicks add, the O(eta^2)
-  terms cancel to the extent the field did not move between the echoes (an O(eta^2 / m) remainder).
+  with -eta *from the updated field*, decay with -m; 4 evolutions; the position shifts cancel and the
+  kicks add, to -(eta / 2m)(1 - e^-loss)(2 - e^-loss) dC/dRe Theta0 (the second echo also carries the
+  first decay's residual momentum), up to the change of the gradient between the echoes, O(eta / m).
 
 :func:`implied_gradient` reads dC/dRe Theta0 back from a step's displacement (for the gradient
 table); :class:`HebStep` is the step as a learning rule (its "grads" are the displacement, so SGD
-with lr = 1 after :func:`conj`-ugation reproduces the machine's own update).
+with lr = 1, no soft clip and no other optimiser, after conjugation, reproduces the machine's own
+update).
 
 Not here: drive series longer than one sample (T > 1 would need the drives removed on the echo).
 """
@@ -232,10 +237,13 @@ def heb_update(lattice: KerrLattice, psi_in: Array, target: Array,
 
 def implied_gradient(theta0: Array, theta_new: Array, eta: float, *, m: float, loss: float,
                      averaged: bool) -> Array:
-    """dC/dRe Theta0 as read from a HEB step's displacement (exact to first order in eta for a real
-    ``theta0`` and no clipping): ``-(2m / eta)(Re theta_new - Re theta0) / (1 - e^-loss)``, halved for
-    the averaged step (two kicks)."""
-    scale = (1.0 if averaged else 2.0) * m / (eta * (1.0 - jnp.exp(-loss)))
+    """dC/dRe Theta0 as read from a HEB step's displacement, for a real ``theta0`` and no clipping:
+    ``-(2m / eta)(Re theta_new - Re theta0) / (1 - e^-loss)`` for the simple step, which is
+    dC/dRe - m dC/dIm / (1 - e^-loss) to first order in eta (the echo's position shift, the step's
+    O(m) bias); ``-(2m / eta)(Re theta_new - Re theta0) / ((1 - e^-loss)(2 - e^-loss))`` for the
+    averaged step, dC/dRe up to the gradient's change between its two echoes (see the module docstring)."""
+    e = jnp.exp(-loss)
+    scale = 2.0 * m / (eta * (1.0 - e) * ((2.0 - e) if averaged else 1.0))
     return -scale * (jnp.real(theta_new) - jnp.real(theta0))
 
 

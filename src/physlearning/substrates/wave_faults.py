@@ -32,6 +32,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.hardware import Nonideality
@@ -100,10 +101,11 @@ class FaultyKerrLattice(KerrLattice):
     def evolve(self, state: Array, n: int) -> Array:
         """``n`` split steps with amplitude damping e^{-gamma dt / 2} after each, then re-amplification
         e^{gamma n dt / 2} (``loss_rate`` gamma = 0: the ideal evolution)."""
-        if _is_zero(self.loss_rate):
-            return super().evolve(state, n)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if _is_zero(self.loss_rate) or n == 0:
+            return super().evolve(state, n)  # (also its check of n)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n={n!r}: must be an integer >= 0 (number of split steps)")
+        n = int(n)
         substep = self._substep()
         damp = jnp.exp(-0.5 * self.loss_rate * self.dt)
         out, _ = jax.lax.scan(lambda x, _: (substep(x) * damp, None), state, None, length=n)

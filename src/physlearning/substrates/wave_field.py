@@ -39,10 +39,9 @@ Inputs and outputs: ``init_state(psi_in)`` / ``step(state, drive)`` write the in
 at the ``inputs`` sites (flat row-major indices; default every site), ``observe`` reads Psi at the
 ``outputs`` sites (default every site), so ``predict`` with one drive per series is the forward pass
 Psi_in -> Psi_out(T), T = ``n_steps * dt``. The echo rules inject the output error into ``split``'s
-signal part, the whole field: :class:`~physlearning.rules.echo.HamiltonianEcho` and ``heb_update``
-apply the cost to it directly, so use them with ``outputs=None``; with chosen output sites call
-``echo_gradient`` with :meth:`WaveField.lift_cost_grad` (dC/dPsi* placed at the output sites, 0
-elsewhere).
+signal part, the whole field: they lift the output-site error ``dC/dPsi_out*`` onto it themselves with
+:meth:`WaveField.lift_cost_grad` (dC/dPsi* at the output sites, 0 elsewhere), so every echo function
+takes the cost gradient of the outputs, as for the Kerr lattice.
 
 Integrator (``order = 2``): the symmetric Strang split step of length dt::
 
@@ -258,6 +257,9 @@ class WaveField(ReversibleSubstrate):
         out = np.asarray(self.outputs)
 
         def lifted(psi: Array, target: Array) -> Array:
+            if psi.shape[-1] != self.n_sites:
+                raise ValueError(f"psi has shape {psi.shape}: lift_cost_grad takes the whole signal field "
+                                 f"(..., {self.n_sites}) (was the cost gradient lifted twice?)")
             return jnp.zeros_like(psi).at[..., out].set(jnp.asarray(fn(psi[..., out], target), psi.dtype))
 
         return lifted

@@ -225,10 +225,12 @@ class KerrLattice(ReversibleSubstrate):
         return self._m.copy()
 
     def split_error_scale(self, n_max: float) -> float:
-        """Size of the split step's local phase error, ``dt^2 ||M|| |g| n_max`` (dimensionless), for
+        """A heuristic size of the split step's error, ``dt^2 ||M|| |g| n_max`` (dimensionless), for
         fields of at most ``n_max`` photons per mode: the linear and Kerr flows are each exact, so the
-        error comes from their commutator, ~ dt^2 [M, g |Phi|^2]. Above ~1 the step no longer
-        resolves the dynamics (:func:`check_time_step`)."""
+        error comes from their non-commutation (the product of the two phases per step, dt ||M|| and
+        dt |g| n_max; Strang's local error is O(dt^3) in double commutators). Above ~1 the step no longer
+        resolves the dynamics (:func:`check_time_step` refuses it; a guard against unresolved steps, not
+        an accuracy promise)."""
         return self.dt**2 * float(np.max(np.abs(self._w))) * abs(self.g) * float(n_max)
 
     def param_filter(self):
@@ -345,8 +347,8 @@ class KerrLattice(ReversibleSubstrate):
 
     # -- invariants -----------------------------------------------------------------------------
     def energy(self, state: Array) -> Array:
-        """H(Phi) = Re(Phi^dagger M Phi) + (g/2) sum |Phi|^4 (real; the quadratic form is real for
-        Hermitian M, Re drops round-off)."""
+        """H(Phi) of one state (n_modes,) = Re(Phi^dagger M Phi) + (g/2) sum |Phi|^4 (real; the quadratic
+        form is real for Hermitian M, Re drops round-off)."""
         rtype = jnp.zeros(()).dtype
         m = jnp.asarray(self._m, rtype)
         quad = jnp.real(jnp.vdot(state, m @ state))

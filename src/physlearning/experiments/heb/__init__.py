@@ -7,7 +7,7 @@ One file per experiment: :mod:`.xor` (``heb_xor``, the reference XOR recipe), :m
 chain).
 """
 
-from physlearning.experiments.heb import gradients, rhel, robustness, xor
+from physlearning.experiments.heb import digits, gradients, rhel, robustness, xor
 from physlearning.experiments.heb.xor import (
     HebXorConfig,
     amplitudes,
@@ -20,8 +20,8 @@ from physlearning.experiments.heb.xor import (
 )
 from physlearning.train.complex_optim import complex_sgd, conj_complex, real_part_only, soft_clip
 
-EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS, *rhel.EXPERIMENTS]
-
+EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS, *digits.EXPERIMENTS,
+               *rhel.EXPERIMENTS]
 
 
 def matrix_rows() -> list[dict]:

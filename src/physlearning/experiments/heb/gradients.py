@@ -261,7 +261,8 @@ class Kernels:
             """First-order models of the steps (module docstring), from BPTT at Theta0 and at Theta1."""
             th1, _, _ = heb_update(lat, xi, ti, cgf, eta, m=m, loss=loss, averaged=False)
             g0, g1 = bptt(lat.theta0, xi, ti), bptt(th1.astype(lat.theta0.dtype), xi, ti)
-            simple = g0.real - m * g0.imag
+            simple = g0.real - m * g0.imag / (1.0 - jnp.exp(-loss))
+            # averaged: for e^-loss -> 0 (the first decay leaves no momentum for the second echo)
             averaged = 0.5 * (g0.real + g1.real) - 0.5 * m * (g0.imag - g1.imag)
             return simple, averaged
 

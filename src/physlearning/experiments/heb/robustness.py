@@ -54,7 +54,7 @@ class Sweep:
     conj_amp_std: list = param([0.0, 1e-3, 1e-2, 1e-1], doc="conjugation amplitude error std (relative)")
     loss_rate: list = param([0.0, 0.005, 0.02, 0.05], doc="intensity loss rate gamma (1 / time), re-amplified")
     decay_std: list = param([0.0, 0.1, 0.3, 1.0], doc="per-site gain error of the written update (relative)")
-    repeats: int = param(2, ge=1, le=100, doc="device realisations per level")
+    repeats: int = param(3, ge=1, le=100, doc="device realisations per level (the same draws at every level)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +99,9 @@ def _machines(cfg: HebRobustnessConfig, fault: str, levels: list, n_amps: int) -
     base = build_lattice(cfg)
     seeds = Seeds(cfg.seed)
     out = []
-    for i, level in enumerate(levels):
+    for level in levels:
         for r in range(cfg.sweep.repeats):
-            key = seeds.key(f"hardware.{fault}.{i}.{r}")
+            key = seeds.key(f"hardware.{fault}.{r}")  # the same device draws at every level (common random numbers)
             faults = WaveFaults(**{fault: jnp.asarray(float(level))})
             out += [Hardware(base, faults, key)] * n_amps
     return out

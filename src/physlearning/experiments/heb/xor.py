@@ -20,9 +20,10 @@ Set-up (reference values are the defaults of the example ``examples/heb_xor.toml
 * the learning field Theta0 starts real, uniform in [0, 1) per site, normalised to sum |Theta0|^2 = 1
   (the same draw for every intensity, as in the reference);
 * each intensity is an independent machine (the reference simulates the 40 trajectories in
-  parallel, each with its own Theta): one :class:`~physlearning.train.Trainer` fit per intensity,
+  parallel, each with its own Theta): all of them side by side in one
+  :class:`~physlearning.core.ensemble.Ensemble` and one :class:`~physlearning.train.Trainer` fit,
   full batch of the 4 XOR rows, gradient from :class:`~physlearning.rules.echo.HamiltonianEcho`
-  (centred echo, eta = 1e-4, 3 evolutions per input and update), SGD.
+  (centred echo, eta = 1e-4, 3 evolutions per input and update), Adam.
 
 Differences from the reference: the reference makes one single-sample step per iteration (a random
 XOR row, 2000 iterations, 4 evolutions with ``HEB_step_av``) and turns the echo's momentum kick into a
@@ -30,14 +31,15 @@ position update through the decay step (friction, effective step (eta / 2m) dC/d
 soft-clipped at 0.1); the default here is a full-batch Adam step (cosine decay from lr 0.02, 300
 updates, each update soft-clipped at 0.1 per site) on the centred-echo estimate, all 40 machines side
 by side as one :class:`~physlearning.core.ensemble.Ensemble` (``train_machines``). ``rule.kind =
-"heb_averaged"`` (or ``"heb_simple"``) runs the paper's learning step instead (:class:`HebStep`, use
-``train.optimizer = "sgd"``, ``train.lr = 1``). ``train_imag = false`` restricts the update to Re
+"heb_averaged"`` (or ``"heb_simple"``) runs the paper's learning step instead (:class:`HebStep`; with
+``train.optimizer = "sgd"``, ``train.lr = 1``, ``train.max_step = 0`` the run applies exactly the
+machine's own update; other settings rescale or clip it). ``train_imag = false`` restricts the update to Re
 Theta0, as the reference's decay step does (it damps the momentum Im Theta to zero after each echo);
 the default also descends along Im Theta0.
 
 Complex-gradient convention: :class:`HamiltonianEcho` (like ``jax.grad``) returns ``conj(G)``; the
-optimiser is :func:`~physlearning.train.complex_optim.complex_sgd`, which conjugates complex leaves
-first, so SGD steps along ``-G`` (see :mod:`physlearning.train.complex_optim`).
+optimiser is :func:`~physlearning.train.complex_optim.complex_optimizer`, which conjugates complex
+leaves first, so the optimiser steps along ``-G`` (see :mod:`physlearning.train.complex_optim`).
 
 Precision: the run is simulated in float64 (``lattice.x64``, a scoped ``jax.enable_x64``). At the
 reference set-up (T = 20, strongly chaotic at the higher intensities) the float32 centred echo with
@@ -315,7 +317,8 @@ def _run(cfg: HebXorConfig, store) -> dict:
     # final cost of the trained machines (after the last update), per-sample mean over rows, mean over intensities
     final_cost = np.mean(np.abs(out1 - tgt) ** 2, axis=1)
     initial_cost = np.mean(np.abs(out0 - tgt) ** 2, axis=1)
-    rev = reversibility_errors(build_lattice(cfg), thetas, ensemble_batch(amps)[0][0, :, 0])
+    lat0, xb = build_lattice(cfg), ensemble_batch(amps)[0]
+    rev = np.max([reversibility_errors(lat0, thetas, xb[r, :, 0]) for r in range(4)], axis=0)  # every XOR row
     warnings = []
     if float(rev.max()) > cfg.lattice.reversibility_tol:
         worst = int(np.argmax(rev))
