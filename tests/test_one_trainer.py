@@ -27,8 +27,9 @@ OPTAX_UPDATE_PATTERNS = {
     "optax.apply_updates": re.compile(
         r"\boptax\s*\.\s*apply_updates\b|\bfrom\s+optax\s+import\b[^\n]*\bapply_updates\b"),
     # GradientTransformation.update(grads, state[, params]): two positional arguments or more;
-    # dict.update takes at most one (plus keywords), so it never matches
-    ".update(grads, state, ...)": re.compile(rf"\.\s*update\s*\(\s*{_ARG}\s*,\s*{_ARG}\s*[,)]"),
+    # dict.update takes at most one (plus keywords), so it never matches; jax.config.update(name, value)
+    # (a JAX option, not an optimiser) is excluded
+    ".update(grads, state, ...)": re.compile(rf"(?<!config)\.\s*update\s*\(\s*{_ARG}\s*,\s*{_ARG}\s*[,)]"),
     # init / update on a name that holds an optimiser (opt, optimizer, tx, adam_opt, ...)
     "optimiser.init/update(": re.compile(
         r"\b(?:opt|optim|optimi[sz]er|tx|\w+_(?:opt|optim|optimi[sz]er|tx))\s*\.\s*(?:init|update)\s*\("),
