@@ -120,3 +120,30 @@ def test_faults_section_trains_in_situ_on_hardware(tmp_path):
     summary, _ = physlearning.run({**TINY, "faults": {"detuning_std": 0.05}}, out=tmp_path / "faulty")
     assert summary["status"] == "ok"
     assert summary["echo_rel_error"] < 1e-5  # the echo on the disordered device = BPTT through that device
+
+
+def test_digits_fault_sweep_shares_the_ideal_machine_and_refuses_bad_levels(tmp_path):
+    """``heb_digits_faults``: its machines are the ``heb_digits`` machines (defaults equal), level 0 is
+    the one ideal run shared by every fault, each level trains a Hardware machine; bad sweeps refused."""
+    import dataclasses
+
+    from physlearning.config import ConfigError
+    from physlearning.experiments.heb import digits_faults as DF
+
+    default = DF.HebDigitsFaultsConfig()
+    assert default.machine() == dataclasses.replace(D.HebDigitsConfig(), train=dataclasses.replace(
+        D.HebDigitsConfig().train, n_seeds=default.sweep.repeats))
+    assert default.machine("loss_rate", 0.02).faults.loss_rate == 0.02
+    cfg = {**TINY, "experiment": "heb_digits_faults", "train": {**TINY["train"], "epochs": 1},
+           "sweep": {"faults": ["detuning_std", "conj_amp_std"], "detuning_std": [0.0, 0.05],
+                     "conj_amp_std": [0.0, 0.2], "repeats": 1}}
+    summary, run_dir = physlearning.run(cfg, out=tmp_path / "df")
+    assert summary["status"] == "ok" and summary["machines_per_level"] == 1
+    for f in ("detuning_std", "conj_amp_std"):
+        assert summary[f"{f}_test_accuracy"][0] == round(summary["ideal_test_accuracy"], 4)
+        assert len(summary[f"{f}_val_accuracy"]) == 2
+    assert (run_dir / "digits_faults.png").exists()
+    for sweep, bad in (({"faults": ["gremlins"]}, "gremlins"), ({"faults": ["loss_rate"], "loss_rate": [-1.0]},
+                                                                  "sweep.loss_rate")):
+        with pytest.raises(ConfigError, match=bad):
+            physlearning.run({**cfg, "sweep": {**cfg["sweep"], **sweep}}, out=tmp_path / "bad")

@@ -3,11 +3,12 @@
 One file per experiment: :mod:`.xor` (``heb_xor``, the reference XOR recipe), :mod:`.gradients`
 (``heb_gradients``, the echo estimators against BPTT and finite differences, and the rows of
 ``physlearning matrix``), :mod:`.robustness` (``heb_robustness``, XOR vs hardware-fault level),
-:mod:`.digits` (``heb_digits``), :mod:`.rhel` (recurrent Hamiltonian echo learning on an oscillator
+:mod:`.digits` (``heb_digits``), :mod:`.digits_faults` (``heb_digits_faults``, digits vs hardware-fault
+level), :mod:`.rhel` (recurrent Hamiltonian echo learning on an oscillator
 chain).
 """
 
-from physlearning.experiments.heb import digits, gradients, rhel, robustness, xor
+from physlearning.experiments.heb import digits, digits_faults, gradients, rhel, robustness, xor
 from physlearning.experiments.heb.xor import (
     HebXorConfig,
     amplitudes,
@@ -21,7 +22,7 @@ from physlearning.experiments.heb.xor import (
 from physlearning.train.complex_optim import complex_sgd, conj_complex, real_part_only, soft_clip
 
 EXPERIMENTS = [*xor.EXPERIMENTS, *gradients.EXPERIMENTS, *robustness.EXPERIMENTS, *digits.EXPERIMENTS,
-               *rhel.EXPERIMENTS]
+               *digits_faults.EXPERIMENTS, *rhel.EXPERIMENTS]
 
 
 def matrix_rows() -> list[dict]:
