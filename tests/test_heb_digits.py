@@ -147,3 +147,19 @@ def test_digits_fault_sweep_shares_the_ideal_machine_and_refuses_bad_levels(tmp_
                                                                   "sweep.loss_rate")):
         with pytest.raises(ConfigError, match=bad):
             physlearning.run({**cfg, "sweep": {**cfg["sweep"], **sweep}}, out=tmp_path / "bad")
+
+
+def test_device_realisation_is_the_same_in_every_process():
+    """The machine's device key comes from a deterministic digest of its theta0 draw (not Python's
+    per-process salted ``hash``): a fresh interpreter realises the same disorder."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, jax; jax.config.update('jax_enable_x64', True);"
+            "from physlearning.config import from_dict; from physlearning.experiments.heb import digits as D;"
+            "c = from_dict(D.HebDigitsConfig, {'faults': {'detuning_std': 0.05}});"
+            "m = D.build_machine(c, D.initial_theta(c, 0));"
+            "print(repr(np.asarray(m.realised().detuning).ravel()[:3].tolist()))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}
+    assert len(outs) == 1, outs

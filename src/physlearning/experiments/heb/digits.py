@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -307,7 +308,7 @@ def build_machine(cfg: HebDigitsConfig, theta0) -> object:
     levels = dataclasses.asdict(cfg.faults)
     if not any(levels.values()):
         return lat
-    key = Seeds(cfg.seed).key(f"hardware.{hash(np.asarray(theta0).tobytes()) & 0xFFFFFFFF}")
+    key = Seeds(cfg.seed).key(f"hardware.{zlib.crc32(np.asarray(theta0).tobytes())}")  # deterministic per draw
     return Hardware(lat, WaveFaults(**levels), key)
 
 
