@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physlearning.config import ConfigError, section, seed_param
+from physlearning.config import section, seed_param
 from physlearning.experiments.heb.digits import (
     Data,
     Faults,
@@ -30,9 +30,8 @@ from physlearning.experiments.heb.digits import (
     Train,
     run_heb_digits,
 )
-from physlearning.experiments.heb.robustness import Sweep
+from physlearning.experiments.heb.robustness import Sweep, check_sweep, plot_fault_panels
 from physlearning.runs.registry import Experiment
-from physlearning.substrates.wave_faults import FAULTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,15 +53,7 @@ class HebDigitsFaultsConfig:
                                train=dataclasses.replace(self.train, n_seeds=self.sweep.repeats), faults=faults)
 
     def validate(self) -> None:
-        sw = self.sweep
-        if not sw.faults:
-            raise ConfigError(f"sweep.faults = []: allowed a non-empty list from {list(FAULTS)}")
-        for f in sw.faults:
-            if f not in FAULTS:
-                raise ConfigError(f"sweep.faults contains {f!r}: allowed values are {list(FAULTS)}")
-            levels = getattr(sw, f)
-            if not levels or any(not isinstance(v, (int, float)) or not (0 <= v <= 10) for v in levels):
-                raise ConfigError(f"sweep.{f} = {levels!r}: allowed a non-empty list of numbers in [0, 10]")
+        check_sweep(self.sweep, upper=10.0)
         self.machine().validate()
 
 
@@ -93,31 +84,19 @@ def run_heb_digits_faults(cfg: HebDigitsFaultsConfig, store) -> dict:
 
 
 def figures(run_dir) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    run_dir = Path(run_dir)
-    with np.load(run_dir / "data" / "digits_faults.npz") as z:
+    with np.load(Path(run_dir) / "data" / "digits_faults.npz") as z:
         d = {k: z[k] for k in z.files}
-    faults = [str(f) for f in d["faults"]]
-    fig, axes = plt.subplots(1, len(faults), figsize=(2.8 * len(faults), 3.0), squeeze=False)
-    for ax, f in zip(axes[0], faults):
+
+    def draw(ax, f):
         xs = np.arange(len(d[f"{f}_level"]))
         ax.errorbar(xs, 100 * d[f"{f}_test"], yerr=100 * d[f"{f}_test_std"], marker="o", capsize=3, label="test")
         ax.plot(xs, 100 * d[f"{f}_val"], "s:", ms=3, label="validation")
-        ax.set_xticks(xs, [f"{v:.3g}" for v in d[f"{f}_level"]], fontsize=7)
         ax.set_ylim(0, 100)
-        ax.set_title(f, fontsize=9)
-        ax.set_xlabel("level (units: see docs)", fontsize=8)
-    axes[0][0].set_ylabel("digits accuracy (%)")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("HEB digits trained in situ on faulty hardware", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(run_dir / "digits_faults.png", dpi=120)
-    plt.close(fig)
-    return ["digits_faults.png"]
+        ax.legend(fontsize=7)
+        return d[f"{f}_level"]
+
+    return plot_fault_panels(run_dir, [str(f) for f in d["faults"]], draw, "digits accuracy (%)",
+                             "HEB digits trained in situ on faulty hardware", "digits_faults.png")
 
 
 EXPERIMENTS = [

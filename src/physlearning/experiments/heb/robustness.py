@@ -20,6 +20,7 @@ error of the written update (the imperfect decay step).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -57,6 +58,42 @@ class Sweep:
     repeats: int = param(3, ge=1, le=100, doc="device realisations per level (the same draws at every level)")
 
 
+def check_sweep(sw: Sweep, upper: float = float("inf")) -> None:
+    """Refuse an empty or unknown fault list and level lists that are empty or outside [0, upper)."""
+    if not sw.faults:
+        raise ConfigError(f"sweep.faults = []: allowed a non-empty list from {list(FAULTS)}")
+    for f in sw.faults:
+        if f not in FAULTS:
+            raise ConfigError(f"sweep.faults contains {f!r}: allowed values are {list(FAULTS)}")
+        levels = getattr(sw, f)
+        if not levels or any(not isinstance(v, (int, float)) or not (0 <= v <= upper and math.isfinite(v))
+                             for v in levels):
+            allowed = "finite numbers >= 0" if upper == float("inf") else f"numbers in [0, {upper:g}]"
+            raise ConfigError(f"sweep.{f} = {levels!r}: allowed a non-empty list of {allowed}")
+
+
+def plot_fault_panels(run_dir: Path, faults: list[str], draw, ylabel: str, title: str, name: str) -> list[str]:
+    """One panel per fault kind, its levels evenly spaced on x; ``draw(ax, fault, xs)`` plots the data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(faults), figsize=(2.8 * len(faults), 3.0), squeeze=False)
+    for ax, f in zip(axes[0], faults):
+        levels = draw(ax, f)
+        xs = np.arange(len(levels))
+        ax.set_xticks(xs, [f"{v:.3g}" for v in levels], fontsize=7)
+        ax.set_title(f, fontsize=9)
+        ax.set_xlabel("level (units: see docs)", fontsize=8)
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(Path(run_dir) / name, dpi=120)
+    plt.close(fig)
+    return [name]
+
+
 @dataclasses.dataclass(frozen=True)
 class RobustnessTask(Task):
     """Input amplitudes a = (L^2/25) * linspace(amp_min, amp_max, n_intensities), 10 by default (the
@@ -75,15 +112,7 @@ class HebRobustnessConfig:
     sweep: Sweep = section(Sweep)
 
     def validate(self) -> None:
-        sw = self.sweep
-        if not sw.faults:
-            raise ConfigError(f"sweep.faults = []: allowed a non-empty list from {list(FAULTS)}")
-        for f in sw.faults:
-            if f not in FAULTS:
-                raise ConfigError(f"sweep.faults contains {f!r}: allowed values are {list(FAULTS)}")
-            levels = getattr(sw, f)
-            if not levels or any(not isinstance(v, (int, float)) or not (0 <= v < float("inf")) for v in levels):
-                raise ConfigError(f"sweep.{f} = {levels!r}: allowed a non-empty list of finite numbers >= 0")
+        check_sweep(self.sweep)
         if self.task.amp_max < self.task.amp_min:
             raise ConfigError(f"task.amp_max = {self.task.amp_max}: smaller than task.amp_min = {self.task.amp_min}")
         check_lattice_time_step(self)
@@ -146,30 +175,18 @@ def _run(cfg: HebRobustnessConfig, store) -> dict:
 
 
 def figures(run_dir) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    run_dir = Path(run_dir)
-    with np.load(run_dir / "data" / "robustness.npz") as z:
+    with np.load(Path(run_dir) / "data" / "robustness.npz") as z:
         data = {k: z[k] for k in z.files}
-    faults = [str(f) for f in data["faults"]]
-    fig, axes = plt.subplots(1, len(faults), figsize=(2.8 * len(faults), 3.0), squeeze=False)
-    for ax, f in zip(axes[0], faults):
-        lv, fr, sd = data[f"{f}_level"], data[f"{f}_correct_fraction"], data[f"{f}_correct_fraction_std"]
-        xs = np.arange(len(lv))
-        ax.errorbar(xs, fr, yerr=sd, marker="o", capsize=3)
-        ax.set_xticks(xs, [f"{v:.3g}" for v in lv], fontsize=7)
+
+    def draw(ax, f):
+        lv = data[f"{f}_level"]
+        ax.errorbar(np.arange(len(lv)), data[f"{f}_correct_fraction"], yerr=data[f"{f}_correct_fraction_std"],
+                    marker="o", capsize=3)
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f, fontsize=9)
-        ax.set_xlabel("level (units: see docs)", fontsize=8)
-    axes[0][0].set_ylabel("fraction of machines with XOR right")
-    fig.suptitle("HEB XOR trained in situ on faulty hardware", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(run_dir / "robustness.png", dpi=120)
-    plt.close(fig)
-    return ["robustness.png"]
+        return lv
+
+    return plot_fault_panels(run_dir, [str(f) for f in data["faults"]], draw, "fraction of machines with XOR right",
+                             "HEB XOR trained in situ on faulty hardware", "robustness.png")
 
 
 EXPERIMENTS = [
