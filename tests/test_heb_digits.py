@@ -107,6 +107,22 @@ def test_bad_config_refused(tmp_path, override, bad):
     assert bad in str(e.value)
 
 
+def test_optdigits_split_and_its_config_errors(tmp_path, shared_data):
+    """data.name = optdigits: train/val carved from the UCI training file (3,823 rows), its test file
+    (1,797 rows) as test; a missing data.dir or a writer-block split on sklearn digits is refused first."""
+    cfg = _cfg(data={"name": "optdigits", "dir": str(shared_data / "optdigits"), "val_frac": 0.1,
+                     "n_train": 0})
+    sp = D.load_split(cfg)
+    assert len(sp.x_test) == 1797 and len(sp.x_train) + len(sp.x_val) == 3823
+    assert sp.x_train.shape[1] == D.N_PIXELS and 0 <= sp.x_train.min() and sp.x_train.max() <= 1
+    for data, bad in (({"name": "optdigits"}, "data.dir"),
+                      ({"val_split": "writer_block"}, "optdigits"),
+                      ({"name": "optdigits", "dir": str(tmp_path)}, "optdigits.tra")):
+        with pytest.raises(Exception) as e:
+            physlearning.run({**TINY, "data": {**TINY["data"], **data}}, out=tmp_path / "bad")
+        assert bad in str(e.value)
+
+
 def test_faults_section_trains_in_situ_on_hardware(tmp_path):
     """With a fault on, each machine is a Hardware realised from its own key (in situ: the echo and the
     evaluation run on the faulty device); all faults 0 give the bare lattice."""

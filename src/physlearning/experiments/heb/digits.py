@@ -24,7 +24,11 @@ Set-up (units: hbar = 1, J, g, kappa angular frequencies, T their inverse; field
   only adds an output offset), so the learning acts through the Kerr term (the background field sets
   effective detunings g |Theta|^2 and a parametric pump for the signal).
 
-Protocol: a fixed stratified train / validation / test split (``data.split_seed``, the same for every
+Data: scikit-learn's digits (default, built in) or, with ``data.name = "optdigits"`` and ``data.dir``,
+the UCI optdigits files (train / validation carved from the 3,823-row training file, stratified or by
+writer block; the 1,797-row test file, the same images as scikit-learn's, as test).
+
+Protocol: a fixed train / validation / test split (``data.split_seed``, the same for every
 training seed), settings chosen on validation accuracy only, ``n_seeds`` machines (seeds ``seed + k``:
 theta0 draw and batch order), the final-epoch model of each evaluated once on the test split; the
 summary holds per-seed figures, mean and standard deviation, and the training wall time per machine.
@@ -86,10 +90,15 @@ class Lattice:
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-    """sklearn digits, stratified split with a fixed seed; pixel amplitude a (p - p0)."""
+    """sklearn digits (stratified train/val/test) or UCI optdigits (train/val carved from its training
+    file, its test file as test), split with a fixed seed; pixel amplitude a (p - p0)."""
 
+    name: str = param("sklearn_digits", choices=("sklearn_digits", "optdigits"),
+                      doc="sklearn_digits (built in, 1,797 images) or optdigits (3,823 train / 1,797 test, data.dir)")
+    dir: str = param("", path="dir", doc="directory holding optdigits.tra/.tes (data.name = optdigits)")
+    val_split: str = param("stratified", choices=datasets.VAL_SPLITS, doc=datasets.VAL_SPLIT_DOC)
     split_seed: int = seed_param(0, doc="seed of the train/val/test split (fixed across training seeds)")
-    test_frac: float = param(0.2, gt=0, lt=0.5)
+    test_frac: float = param(0.2, gt=0, lt=0.5, doc="sklearn_digits only (optdigits has its own test file)")
     val_frac: float = param(0.15, gt=0, lt=0.5)
     n_train: int = param(0, ge=0, doc="use the first n_train training images (0: all)")
     input_scale: float = param(1.0, gt=0, le=100, doc="input amplitude a per unit pixel value")
@@ -155,7 +164,11 @@ class HebDigitsConfig:
             v = getattr(self.lattice, name)
             if not np.isfinite(v):
                 raise ConfigError(f"lattice.{name} = {v!r}: must be finite")
-        if self.data.test_frac + self.data.val_frac >= 0.8:
+        if problem := datasets.val_split_problem(self.data.name, self.data.val_split, self.data.val_frac):
+            raise ConfigError(problem)
+        if self.data.name == "optdigits" and not self.data.dir:
+            raise ConfigError("data.dir = '': data.name = 'optdigits' needs the directory holding optdigits.tra/.tes")
+        if self.data.name == "sklearn_digits" and self.data.test_frac + self.data.val_frac >= 0.8:
             raise ConfigError(f"data.test_frac + data.val_frac = {self.data.test_frac + self.data.val_frac}: "
                               "allowed < 0.8 (leave training data)")
 
@@ -263,7 +276,10 @@ def accuracy(model, cost, x, y) -> float:
 
 def load_split(cfg: HebDigitsConfig) -> datasets.Split:
     d = cfg.data
-    sp = datasets.sklearn_digits(seed=d.split_seed, test_frac=d.test_frac, val_frac=d.val_frac)
+    if d.name == "optdigits":
+        sp = datasets.optdigits(d.dir, seed=d.split_seed, val_frac=d.val_frac, val_split=d.val_split)
+    else:
+        sp = datasets.sklearn_digits(seed=d.split_seed, test_frac=d.test_frac, val_frac=d.val_frac)
     if d.n_train:
         if d.n_train > len(sp.x_train):
             raise ConfigError(f"data.n_train = {d.n_train}: the split has {len(sp.x_train)} training images; "
@@ -437,9 +453,10 @@ EXPERIMENTS = [
         name="heb_digits",
         config_cls=HebDigitsConfig,
         run=run_heb_digits,
-        description="sklearn digits written into a Kerr-cavity lattice, trained by Hamiltonian echo "
+        description="sklearn digits or UCI optdigits written into a Kerr-cavity lattice, trained by Hamiltonian echo "
                     "backpropagation or BPTT (Lopez-Pastor & Marquardt 2023)",
         headline=("test_accuracy", "test_accuracy_std", "train_time_s"),
+        preflight=lambda cfg: datasets.require_files(cfg.data.name, cfg.data.dir),
         template=template,
         figures=figures,
     ),
