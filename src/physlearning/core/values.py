@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def finite_real(name: str, value, *, gt: float | None = None, ge: float | None = None) -> float:
     """``float(value)`` if it is a finite real number (and ``> gt`` / ``>= ge`` when given), else a
@@ -19,3 +21,11 @@ def finite_real(name: str, value, *, gt: float | None = None, ge: float | None =
     if ge is not None and not v >= ge:
         raise ValueError(f"{name}={value!r}: must be >= {ge}")
     return v
+
+
+def integer(name: str, value, *, ge: int, what: str = "") -> int:
+    """``int(value)`` if it is an integer (not a bool) ``>= ge``, else a ``ValueError`` naming ``name``,
+    the value and what is allowed (``what``: the quantity, in brackets)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < ge:
+        raise ValueError(f"{name}={value!r}: must be an integer >= {ge}" + (f" ({what})" if what else ""))
+    return int(value)

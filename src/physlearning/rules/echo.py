@@ -100,9 +100,7 @@ def _forward(lattice: KerrLattice, psi_in: Array, target: Array, cost_grad_fn):
     n = lattice.n_steps
     phi_t = lattice.evolve(lattice.init_state(psi_in), n)
     theta_t, psi_t = lattice.split(phi_t)
-    lift = getattr(lattice, "lift_cost_grad", None)  # outputs a subset of the signal field (WaveField)
-    grad_fn = cost_grad_fn if lift is None else lift(cost_grad_fn)
-    dpsi = jnp.asarray(grad_fn(psi_t, target), psi_t.dtype)
+    dpsi = jnp.asarray(lattice.lift_cost_grad(cost_grad_fn)(psi_t, target), psi_t.dtype)
 
     def echo(e, key=None):
         k1, k2 = (None, None) if key is None else jax.random.split(key)

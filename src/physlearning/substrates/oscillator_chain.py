@@ -44,15 +44,9 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.substrate import ReversibleSubstrate
-from physlearning.core.values import finite_real
+from physlearning.core.values import finite_real, integer
 
 State = tuple[Array, Array]
-
-
-def _count(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{name}={value!r}: must be an integer >= {lo}")
-    return int(value)
 
 
 class OscillatorChain(ReversibleSubstrate):
@@ -98,9 +92,9 @@ class OscillatorChain(ReversibleSubstrate):
         self.omega, self.k, self.b = om, kk, bb
         self.alpha = finite_real("alpha", alpha, ge=0.0)
         self.dt = finite_real("dt", dt, gt=0.0)
-        self.n_sub = _count("n_sub", n_sub, 1)
-        self.n_out = _count("n_out", n_out, 0)
-        self.window = _count("window", window, 1)
+        self.n_sub = integer("n_sub", n_sub, ge=1)
+        self.n_out = integer("n_out", n_out, ge=0)
+        self.window = integer("window", window, ge=1)
         w = jnp.zeros((self.n_out, n), rtype) if W is None else jnp.asarray(W, rtype)
         cc = jnp.zeros((self.n_out,), rtype) if c is None else jnp.asarray(c, rtype)
         if w.shape != (self.n_out, n):

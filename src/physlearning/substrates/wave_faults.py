@@ -32,10 +32,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.hardware import Nonideality
+from physlearning.core.values import integer
 from physlearning.substrates.wave_lattice import KerrLattice
 
 FAULTS = ("detuning_std", "reversal_noise", "conj_phase_std", "conj_amp_std", "loss_rate", "decay_std")
@@ -103,8 +103,7 @@ class FaultyKerrLattice(KerrLattice):
         e^{gamma n dt / 2} (``loss_rate`` gamma = 0: the ideal evolution)."""
         if _is_zero(self.loss_rate) or n == 0:
             return super().evolve(state, n)  # (also its check of n)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n={n!r}: must be an integer >= 0 (number of split steps)")
+        integer("n", n, ge=0, what="number of split steps")
         n = int(n)
         substep = self._substep()
         damp = jnp.exp(-0.5 * self.loss_rate * self.dt)

@@ -75,7 +75,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.substrate import ReversibleSubstrate
-from physlearning.core.values import finite_real
+from physlearning.core.values import finite_real, integer
 
 BOUNDARIES = ("dirichlet", "periodic")
 _SQRT2 = math.sqrt(2.0)
@@ -158,9 +158,7 @@ class WaveField(ReversibleSubstrate):
         if dt_ <= 0:
             raise ValueError(f"dt={dt!r}: must be > 0")
         self.dt = dt_
-        if not _is_int(n_steps) or n_steps < 1:
-            raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
-        self.n_steps = int(n_steps)
+        self.n_steps = integer("n_steps", n_steps, ge=1)
 
         n = math.prod(self.shape)
 
@@ -325,8 +323,7 @@ class WaveField(ReversibleSubstrate):
     def evolve(self, state: Array, n: int) -> Array:
         """``n`` split steps of length ``dt`` (time ``n dt``; one ``lax.scan``), inner half steps merged:
         ``H K (F K)^(n-1) H`` with H = D(dt/2) A(dt/2), F = D(dt) A(dt), K = K(dt)."""
-        if not _is_int(n) or n < 0:
-            raise ValueError(f"n={n!r}: must be an integer >= 0 (number of split steps)")
+        integer("n", n, ge=0, what="number of split steps")
         if n == 0:
             return state
         half, kick, full = self._maps()

@@ -65,7 +65,7 @@ constructor; ``detuning`` is fixed).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import equinox as eqx
@@ -75,7 +75,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from physlearning.core.substrate import ReversibleSubstrate
-from physlearning.core.values import finite_real
+from physlearning.core.values import finite_real, integer
 
 
 def hopping_matrix(L: int, dim: int) -> np.ndarray:
@@ -146,8 +146,7 @@ class KerrLattice(ReversibleSubstrate):
     def __init__(self, L: int, dim: int = 2, *, J: float = 1.0, g: float = 0.0, kappa: float = 0.0,
                  dt: float = 0.05, n_steps: int = 1, detuning=None, omega=None,
                  ports: Sequence[int] | None = None, theta0=None):
-        if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 2:
-            raise ValueError(f"L={L!r}: must be an integer >= 2 (sites per side)")
+        integer("L", L, ge=2, what="sites per side")
         if dim not in (1, 2) or isinstance(dim, bool):
             raise ValueError(f"dim={dim!r}: allowed values are 1 (chain) and 2 (square lattice)")
         L, dim = int(L), int(dim)
@@ -159,9 +158,7 @@ class KerrLattice(ReversibleSubstrate):
         if dt_ <= 0:
             raise ValueError(f"dt={dt!r}: must be > 0")
         self.dt = dt_
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-            raise ValueError(f"n_steps={n_steps!r}: must be an integer >= 1")
-        self.n_steps = int(n_steps)
+        self.n_steps = integer("n_steps", n_steps, ge=1)
 
         shape, n = (L,) * dim, L**dim
         ports_ = default_ports(L, dim) if ports is None else tuple(int(p) for p in ports)
@@ -237,6 +234,12 @@ class KerrLattice(ReversibleSubstrate):
         """Trainable: the initial learning field ``theta0`` only."""
         return self.only_fields({"theta0": True})
 
+    def lift_cost_grad(self, fn: Callable[[Array, Array], Array]) -> Callable[[Array, Array], Array]:
+        """``fn(psi_out, target) -> dC/dPsi*`` as the error on the signal modes that the echo rules inject:
+        unchanged, the outputs are the signal modes themselves (``WaveField`` reads a subset of its
+        signal field and lifts)."""
+        return fn
+
     # -- dynamics -------------------------------------------------------------------------------
     def init_state(self, psi: Array | None = None) -> Array:
         """``Phi = (theta0, psi)``; ``psi`` (n_ports,) the input amplitudes, zero when None."""
@@ -247,10 +250,9 @@ class KerrLattice(ReversibleSubstrate):
             raise ValueError(f"psi={np.asarray(p)!r}: the input amplitudes must be finite")
         return self.join(self.theta0, p)
 
-    def _substep(self, parts: bool = False):
-        """One Strang split step ``Phi -> A(dt/2) K(dt) A(dt/2) Phi`` as a function of the (complex) state;
-        ``parts=True``: the maps ``(half, kerr, full)`` = A(dt/2), K(dt), A(dt) on the real form
-        ``z = concat(Re Phi, Im Phi)`` (..., 2 n_modes) instead (for :meth:`evolve`).
+    def _real_maps(self):
+        """The maps ``(half, kerr, full)`` = A(dt/2), K(dt), A(dt) of the split step on the real form
+        ``z = concat(Re Phi, Im Phi)`` (..., 2 n_modes).
 
         Implemented for speed, the same maps to round-off: A(t) = V diag(e^{-i w t}) V^T is precomputed
         as P_r + i P_i = V cos(w t) V^T - i V sin(w t) V^T and applied in real arithmetic,
@@ -303,8 +305,12 @@ class KerrLattice(ReversibleSubstrate):
         def full(z):
             return z @ b_full
 
-        if parts:
-            return half, kerr, full
+        return half, kerr, full
+
+    def _substep(self):
+        """One Strang split step ``Phi -> A(dt/2) K(dt) A(dt/2) Phi`` as a function of the complex state."""
+        half, kerr, _ = self._real_maps()
+        nm = self.n_sites + self.n_ports
 
         def substep(x):
             z = half(kerr(half(jnp.concatenate([jnp.real(x), jnp.imag(x)], axis=-1))))
@@ -315,11 +321,10 @@ class KerrLattice(ReversibleSubstrate):
     def evolve(self, state: Array, n: int) -> Array:
         """``n`` split steps of length ``dt`` (one ``lax.scan``); time ``n * dt``. The inner half steps are
         merged, ``A(dt/2) [K A(dt)]^(n-1) K A(dt/2)`` (the same map to round-off), in real arithmetic."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n={n!r}: must be an integer >= 0 (number of split steps)")
+        integer("n", n, ge=0, what="number of split steps")
         if n == 0:
             return state
-        half, kerr, full = self._substep(parts=True)
+        half, kerr, full = self._real_maps()
         nm = self.n_sites + self.n_ports
         z = kerr(half(jnp.concatenate([jnp.real(state), jnp.imag(state)], axis=-1)))
         z, _ = jax.lax.scan(lambda y, _: (kerr(full(y)), None), z, None, length=int(n) - 1)
