@@ -154,10 +154,7 @@ class WaveField(ReversibleSubstrate):
         self.chi = finite_real("chi", chi)
         self.g = finite_real("g", g)
         self.Omega = finite_real("Omega", Omega)
-        dt_ = finite_real("dt", dt)
-        if dt_ <= 0:
-            raise ValueError(f"dt={dt!r}: must be > 0")
-        self.dt = dt_
+        self.dt = finite_real("dt", dt, gt=0)
         self.n_steps = integer("n_steps", n_steps, ge=1)
 
         n = math.prod(self.shape)

@@ -154,10 +154,7 @@ class KerrLattice(ReversibleSubstrate):
         self.J = finite_real("J", J)
         self.g = finite_real("g", g)
         self.kappa = finite_real("kappa", kappa)
-        dt_ = finite_real("dt", dt)
-        if dt_ <= 0:
-            raise ValueError(f"dt={dt!r}: must be > 0")
-        self.dt = dt_
+        self.dt = finite_real("dt", dt, gt=0)
         self.n_steps = integer("n_steps", n_steps, ge=1)
 
         shape, n = (L,) * dim, L**dim
