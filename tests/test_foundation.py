@@ -152,15 +152,20 @@ class _Scaled(StatelessRule):
 
 def test_divergence_in_the_parameters_and_exploding_loss(tmp_path):
     """NaN/inf in the updated parameters (SGD lr 1e300 on a Hopfield net) and a loss beyond 1e3 x the
-    first are divergence; a run that diverges in its first epoch says no checkpoint was kept."""
+    first are divergence; a run that diverges in its first epoch says no checkpoint was kept, one without a run folder
+    that nothing was saved."""
     x, _ = _data()
     y = np.ones((len(x), 2), np.float32)
     net = pl.LayeredHopfield((3, 4, 2), jax.random.PRNGKey(0), activation="tanh", output="linear")
     tr = Trainer(_Scaled(1.0), SquaredError(), OptimizerSpec("sgd", 1e300, momentum=0.0), epochs=3, batch_size=8,
                  store=RunStore(tmp_path / "a"), progress=False)
-    with pytest.raises(DivergenceError, match="epoch 1, step 0.*no checkpoint was kept"):
+    with pytest.raises(DivergenceError, match=r"epoch 1, step 0.*metrics were kept, no checkpoint \(no epoch finished\)"):
         tr.fit(net, (x, y))
     assert not (tmp_path / "a" / "checkpoint.eqx").exists()
+    tr = Trainer(_Scaled(1.0), SquaredError(), OptimizerSpec("sgd", 1e300, momentum=0.0), epochs=3, batch_size=8,
+                 store=None, progress=False)
+    with pytest.raises(DivergenceError, match="nothing was saved"):  # a fit without a run folder claims no files
+        tr.fit(net, (x, y))
     tr = Trainer(_Scaled(1.0), SquaredError(), OptimizerSpec("sgd", 30.0, momentum=0.0), epochs=30, batch_size=8,
                  store=RunStore(tmp_path / "b"), progress=False, loss_explosion=1e3)
     with pytest.raises(DivergenceError, match="diverged"):

@@ -260,11 +260,15 @@ class Trainer:
 
     def _diverged(self, epoch: int, step: int, last_saved: int | None, bar) -> None:
         bar.close()
-        kept = (f"kept the checkpoint of epoch {last_saved}" if last_saved is not None and self.store is not None
-                else "no checkpoint was kept (no epoch finished)")
+        if self.store is None:
+            kept = "nothing was saved (this fit runs without a run folder)"
+        elif last_saved is not None:
+            kept = f"metrics and the checkpoint of epoch {last_saved} were kept"
+        else:
+            kept = "metrics were kept, no checkpoint (no epoch finished)"
         why = "NaN/inf in the loss, gradient or parameters" + (
             "" if self.loss_explosion is None else f", or a loss beyond {self.loss_explosion}x the first loss")
-        msg = f"training diverged at epoch {epoch}, step {step}: {why} (lower the learning rate); metrics and {kept}"
+        msg = f"training diverged at epoch {epoch}, step {step}: {why} (lower the learning rate); {kept}"
         if self.store is not None:
             self.store.log({"event": "diverged", "epoch": epoch, "step": step, "message": msg})
         raise DivergenceError(msg)
