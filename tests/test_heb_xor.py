@@ -38,6 +38,18 @@ def test_tiny_run_loss_decreases(tmp_path):
     assert loaded.model.theta0.shape == (3, 3)
 
 
+def test_single_row_updates_as_the_reference(tmp_path):
+    """``train.batch_size = 1``: 4 single-row updates per epoch (the reference's single-sample steps),
+    each a simple HEB step of 2 evolutions; the paper's step applied as is (SGD lr 1, no clip)."""
+    cfg = {**TINY, "rule": {"kind": "heb_simple", "m": 0.05},
+           "train": {"epochs": 3, "batch_size": 1, "optimizer": "sgd", "schedule": "constant", "lr": 1.0,
+                     "max_step": 0.0, "train_imag": False}}
+    summary, _ = physlearning.run(cfg, out=tmp_path / "rows")
+    assert summary["status"] == "ok"
+    assert summary["updates_per_machine"] == 12
+    assert summary["evolutions_per_update"] == 2.0  # one row x (echo + forward) per update
+
+
 def _descend(opt, steps=50):
     """Minimise C(z) = |z - z*|^2 = 4 (Im z)^2 with jax-convention grads through ``opt``."""
     z = jnp.asarray([0.3 + 0.8j], jnp.complex64)
@@ -79,6 +91,7 @@ def test_real_part_only_and_soft_clip():
     ({"task": {"amp_min": 1.0, "amp_max": 0.5}}, "amp_max"),
     ({"lattice": {"n_steps": 5}}, "accuracy limit"),
     ({"rule": {"kind": "telepathy"}}, "rule.kind"),
+    ({"train": {"batch_size": 3}}, "batch_size"),
 ])
 def test_bad_config_refused(tmp_path, override, bad):
     cfg = {**TINY, **{k: {**TINY.get(k, {}), **v} if isinstance(v, dict) else v for k, v in override.items()}}

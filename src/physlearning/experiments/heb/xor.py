@@ -33,7 +33,8 @@ updates, each update soft-clipped at 0.1 per site) on the centred-echo estimate,
 by side as one :class:`~physlearning.core.ensemble.Ensemble` (``train_machines``). ``rule.kind =
 "heb_averaged"`` (or ``"heb_simple"``) runs the paper's learning step instead (:class:`HebStep`; with
 ``train.optimizer = "sgd"``, ``train.lr = 1``, ``train.max_step = 0`` the run applies exactly the
-machine's own update; other settings rescale or clip it). ``train_imag = false`` restricts the update to Re
+machine's own update; other settings rescale or clip it; ``train.batch_size = 1`` makes one
+single-row step per update, as the reference). ``train_imag = false`` restricts the update to Re
 Theta0, as the reference's decay step does (it damps the momentum Im Theta to zero after each echo);
 the default also descends along Im Theta0.
 
@@ -119,9 +120,12 @@ class Rule:
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    """Full batch (the 4 XOR rows) for every intensity at once; ``epochs`` = updates per machine."""
+    """``batch_size`` XOR rows per update (4: full batch, one update per epoch; 1: one row per update,
+    the 4 rows in a fresh random order each epoch, as the reference's single-sample steps), every
+    intensity at once."""
 
     epochs: int = param(300, ge=1, le=1_000_000)
+    batch_size: int = param(4, choices=(1, 2, 4), doc="XOR rows per update (4 // batch_size updates per epoch)")
     optimizer: str = param("adam", choices=("sgd", "adam"))
     schedule: str = param("cosine", choices=("constant", "cosine"))
     lr: float = param(0.02, gt=0, le=1e3)
@@ -262,7 +266,7 @@ def train_machines(machines: list, amps: np.ndarray, rc: Rule, tc: Train, seed: 
     n = len(machines)
     rule = PerMember(build_rule(rc))
     spec = OptimizerSpec(tc.optimizer, tc.lr, schedule=tc.schedule, momentum=tc.momentum)
-    opt = complex_optimizer(spec, tc.epochs, train_imag=tc.train_imag, max_step=tc.max_step)
+    opt = complex_optimizer(spec, tc.epochs * (4 // tc.batch_size), train_imag=tc.train_imag, max_step=tc.max_step)
     ens = Ensemble.stack(machines)
     x, y = ensemble_batch(amps)
     xj, tgt = jnp.asarray(x), 0.5 * amps[:, None] * XOR_TARGET_SIGNS[None, :]
@@ -273,8 +277,8 @@ def train_machines(machines: list, amps: np.ndarray, rc: Rule, tc: Train, seed: 
         out = np.asarray(_member_outputs(model, xj))
         loss_hist[:, epoch - 1] = np.mean(np.abs(out - tgt) ** 2, axis=1)
 
-    trainer = Trainer(rule, _PortCost(), opt, tc.epochs, batch_size=4, seed=seed, store=None, select="final",
-                      progress=False, desc=desc, loss_explosion=None, on_epoch=on_epoch)
+    trainer = Trainer(rule, _PortCost(), opt, tc.epochs, batch_size=tc.batch_size, seed=seed, store=None,
+                      select="final", progress=False, desc=desc, loss_explosion=None, on_epoch=on_epoch)
     res = trainer.fit(ens, (x, y))
     out1 = np.asarray(_member_outputs(res.model, xj))
     sign = XOR_TARGET_SIGNS[None, :]
@@ -343,7 +347,7 @@ def _run(cfg: HebXorConfig, store) -> dict:
         "initial_loss": float(np.mean(initial_cost)),
         "final_loss_rel": float(np.mean(final_cost / (0.5 * amps) ** 2)),
         "evolutions_per_update": float(evolutions),
-        "updates_per_machine": cfg.train.epochs,
+        "updates_per_machine": cfg.train.epochs * (4 // cfg.train.batch_size),
         "reversibility_error": float(rev.max()),
         "warnings": warnings,
         "train_time_s": train_time, "compile_time_s": compile_time,
