@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from physlearning.core import Hardware
+from physlearning.core.hardware import GaussianMeasurementNoise
 from physlearning.rules.echo import HamiltonianEcho, HebStep, ModulusSquaredError
 from physlearning.substrates.wave_faults import FaultyKerrLattice, WaveFaults
 from physlearning.substrates.wave_lattice import KerrLattice
@@ -106,6 +107,24 @@ def test_imperfect_conjugation_and_reversal_noise():
     # noise sigma on the field shows up as ~ sigma / eta in the estimate
     rel = float(jnp.linalg.norm(ga - g0) / jnp.linalg.norm(g0))
     assert 1e-5 < rel < 1.0
+
+
+def test_readout_noise_enters_through_the_error_signal():
+    """``Hardware.measure`` (Gaussian read-out noise n) perturbs the error signal dC/dPsi* = Psi + n -
+    target, not the field. Reference: the echo's first-order response, linear in the injected error,
+    so the gradient shift at 2 sigma (same key) is twice the shift at sigma; no key: no noise."""
+    lat = _lattice()
+    rule = HamiltonianEcho(eta=1e-4)
+    g0 = _grad(lat, rule)
+    hw = lambda sigma: Hardware(lat, GaussianMeasurementNoise(sigma), jax.random.PRNGKey(0))  # noqa: E731
+    np.testing.assert_allclose(np.asarray(_grad(hw(0.01), rule)), np.asarray(g0), rtol=1e-12, atol=1e-14)
+    key = jax.random.PRNGKey(7)
+    d1, d2 = _grad(hw(0.01), rule, key) - g0, _grad(hw(0.02), rule, key) - g0
+    assert float(jnp.linalg.norm(d1) / jnp.linalg.norm(g0)) > 1e-3
+    np.testing.assert_allclose(np.asarray(d2), 2 * np.asarray(d1), rtol=1e-5, atol=1e-9 * float(jnp.linalg.norm(g0)))
+    # the paper's step reads the same measured error
+    step = HebStep(eta=1e-4, m=0.1)
+    assert float(jnp.linalg.norm(_grad(hw(0.01), step, key) - _grad(lat, step))) > 0
 
 
 def test_imperfect_decay_step_scales_the_written_update_per_site():

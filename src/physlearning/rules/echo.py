@@ -36,9 +36,10 @@ Convention for :class:`HamiltonianEcho` grads: ``conj(G) = dC/dRe - i dC/dIm``, 
 ``jax.grad`` returns for a real function of a complex parameter, so the rule agrees leaf for leaf
 with :class:`~physlearning.rules.autodiff.Autodiff`. (Gradient descent on a complex parameter
 moves along ``-G``; an optimiser fed jax-convention grads must conjugate them first:
-:func:`physlearning.train.complex_optim.complex_optimizer`.) The rules read the output through the
-realised device as simulated; a ``Hardware`` read-out noise (``measure``) is not applied to the error
-signal (the echo's faults are those of :mod:`~physlearning.substrates.wave_faults`).
+:func:`physlearning.train.complex_optim.complex_optimizer`.) On a ``Hardware`` the rules run the
+realised device (the echo's faults: :mod:`~physlearning.substrates.wave_faults`) and compute the
+error signal from the *measured* output, ``dC/dPsi*(measure(Psi_T))`` (read-out noise of the
+nonideality's ``measure``, one draw per sample from the rule's key), injected into the true field.
 
 The paper's learning step (``HEB.decay_step``, ``HEB_step``, ``HEB_step_av``): the echo leaves the
 kick in the momentum Im Theta; a *decay step* (friction over a time with damping coefficient x
@@ -162,6 +163,20 @@ def _cost_grad(cost: Cost):
     return lambda psi, ti: wirtinger_conj_grad(lambda p: cost(p[None], ti), psi)
 
 
+READOUT_STREAM = 0x52454144
+"""``fold_in`` constant of the read-out noise key, so the reversal-noise draws keep their own key."""
+
+
+def _measured(substrate, cost_grad_fn, key: PRNGKeyArray | None):
+    """``cost_grad_fn`` evaluated at the output as ``substrate`` measures it (``Hardware.measure``;
+    unchanged on a bare substrate or without a key)."""
+    measure = getattr(substrate, "measure", None)
+    if measure is None or key is None:
+        return cost_grad_fn
+    k = jax.random.fold_in(key, READOUT_STREAM)
+    return lambda psi, ti: cost_grad_fn(measure(psi, k), ti)
+
+
 class HamiltonianEcho(StatelessRule):
     """Hamiltonian echo backpropagation (see the module docstring): per sample, a forward pass, error
     injection, and one (simple) or two (centred) time-reversed echoes; the learning field's shift
@@ -187,7 +202,7 @@ class HamiltonianEcho(StatelessRule):
         cgf = _cost_grad(cost)
 
         def one(xi, ti, k):
-            g, psi_out, _ = _echo(dev, xi[0], ti, cgf, self.eta, self.centred, k)
+            g, psi_out, _ = _echo(dev, xi[0], ti, _measured(substrate, cgf, k), self.eta, self.centred, k)
             return g, cost(psi_out[None], ti)
 
         gs, losses = jax.vmap(one)(x, t, _sample_keys(key, x.shape[0]))
@@ -276,8 +291,8 @@ class HebStep(StatelessRule):
         cgf = _cost_grad(cost)
 
         def one(xi, ti, k):
-            th, psi_out, _ = heb_update(dev, xi[0], ti, cgf, self.eta, m=self.m, loss=self.loss,
-                                        averaged=self.averaged, cutoff=self.cutoff, key=k)
+            th, psi_out, _ = heb_update(dev, xi[0], ti, _measured(substrate, cgf, k), self.eta, m=self.m,
+                                        loss=self.loss, averaged=self.averaged, cutoff=self.cutoff, key=k)
             return th, cost(psi_out[None], ti)
 
         ths, losses = jax.vmap(one)(x, t, _sample_keys(key, x.shape[0]))
