@@ -133,6 +133,11 @@ class Train:
     train_imag: bool = param(True, doc="also descend along Im theta0 (false: Re only, as the reference)")
     max_step: float = param(0.1, ge=0, le=1e3, doc="per-site soft clip of each update (0: off; reference 0.1)")
 
+    @property
+    def updates(self) -> int:
+        """Updates per machine over the run: ``epochs x 4 // batch_size``."""
+        return self.epochs * (4 // self.batch_size)
+
 
 @dataclasses.dataclass(frozen=True)
 class HebXorConfig:
@@ -266,7 +271,7 @@ def train_machines(machines: list, amps: np.ndarray, rc: Rule, tc: Train, seed: 
     n = len(machines)
     rule = PerMember(build_rule(rc))
     spec = OptimizerSpec(tc.optimizer, tc.lr, schedule=tc.schedule, momentum=tc.momentum)
-    opt = complex_optimizer(spec, tc.epochs * (4 // tc.batch_size), train_imag=tc.train_imag, max_step=tc.max_step)
+    opt = complex_optimizer(spec, tc.updates, train_imag=tc.train_imag, max_step=tc.max_step)
     ens = Ensemble.stack(machines)
     x, y = ensemble_batch(amps)
     xj, tgt = jnp.asarray(x), 0.5 * amps[:, None] * XOR_TARGET_SIGNS[None, :]
@@ -347,7 +352,7 @@ def _run(cfg: HebXorConfig, store) -> dict:
         "initial_loss": float(np.mean(initial_cost)),
         "final_loss_rel": float(np.mean(final_cost / (0.5 * amps) ** 2)),
         "evolutions_per_update": float(evolutions),
-        "updates_per_machine": cfg.train.epochs * (4 // cfg.train.batch_size),
+        "updates_per_machine": cfg.train.updates,
         "reversibility_error": float(rev.max()),
         "warnings": warnings,
         "train_time_s": train_time, "compile_time_s": compile_time,
