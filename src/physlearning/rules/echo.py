@@ -168,13 +168,12 @@ READOUT_STREAM = 0x52454144
 
 
 def _measured(substrate, cost_grad_fn, key: PRNGKeyArray | None):
-    """``cost_grad_fn`` evaluated at the output as ``substrate`` measures it (``Hardware.measure``;
-    unchanged on a bare substrate or without a key)."""
-    measure = getattr(substrate, "measure", None)
-    if measure is None or key is None:
+    """``cost_grad_fn`` evaluated at the output as ``substrate`` measures it (``Substrate.measure``:
+    the identity on a bare substrate, read-out noise on a ``Hardware``; no key, no noise)."""
+    if key is None:
         return cost_grad_fn
     k = jax.random.fold_in(key, READOUT_STREAM)
-    return lambda psi, ti: cost_grad_fn(measure(psi, k), ti)
+    return lambda psi, ti: cost_grad_fn(substrate.measure(psi, k), ti)
 
 
 class HamiltonianEcho(StatelessRule):
